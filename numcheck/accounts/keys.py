@@ -1,0 +1,72 @@
+"""API keys: `nck_<prefix>_<secret>`, stored as SHA-256, compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from numcheck import errors
+from numcheck.storage.models import ApiKey, User, utcnow
+
+_PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+# Recording every use would make each request a write; a minute's precision is plenty.
+_LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class NewKey:
+    prefix: str
+    plaintext: str  # shown once, never stored
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create(session: Session, user: User) -> NewKey:
+    """A new key for `user`; its plaintext exists only in the returned value."""
+    prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
+    plaintext = f"nck_{prefix}_{secrets.token_urlsafe(32)}"
+    session.add(ApiKey(user_id=user.id, prefix=prefix, key_hash=_hash(plaintext)))
+    session.flush()
+    return NewKey(prefix=prefix, plaintext=plaintext)
+
+
+def authenticate(session: Session, presented: str | None) -> User:
+    """The user owning the presented key; NotAuthenticated when missing, unknown or revoked."""
+    if not presented:
+        raise errors.NotAuthenticated()
+    parts = presented.split("_")
+    if len(parts) != 3 or parts[0] != "nck":
+        raise errors.NotAuthenticated()
+    row = session.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).one_or_none()
+    if row is None or row.revoked_at is not None:
+        raise errors.NotAuthenticated()
+    if not hmac.compare_digest(row.key_hash, _hash(presented)):
+        raise errors.NotAuthenticated()
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_PRECISION:
+        row.last_used_at = now
+    return session.get_one(User, row.user_id)
+
+
+def list_keys(session: Session, user_id: str | None = None) -> list[tuple[ApiKey, User]]:
+    query = select(ApiKey, User).join(User, User.id == ApiKey.user_id).order_by(ApiKey.id)
+    if user_id is not None:
+        query = query.where(ApiKey.user_id == user_id)
+    return [(key, user) for key, user in session.execute(query)]
+
+
+def revoke(session: Session, prefix: str) -> ApiKey:
+    row = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).one_or_none()
+    if row is None:
+        raise errors.KeyNotFound()
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row

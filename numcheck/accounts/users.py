@@ -1,0 +1,37 @@
+"""Users: a name, a role, an opaque id."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from numcheck import errors, ids
+from numcheck.accounts import keys
+from numcheck.storage.models import User
+
+BOOTSTRAP_ADMIN = "admin"
+
+
+def get_by_name(session: Session, name: str) -> User:
+    user = session.scalars(select(User).where(User.name == name)).one_or_none()
+    if user is None:
+        raise errors.UserNotFound(f"No user named {name!r}.")
+    return user
+
+
+def get_or_create(session: Session, name: str, *, is_admin: bool = False) -> User:
+    """The user called `name`, created when missing (an existing user keeps its role)."""
+    user = session.scalars(select(User).where(User.name == name)).one_or_none()
+    if user is None:
+        user = User(id=ids.new_user_id(), name=name, is_admin=is_admin)
+        session.add(user)
+        session.flush()
+    return user
+
+
+def bootstrap_admin(session: Session) -> keys.NewKey | None:
+    """On a database without users, create the first admin and a key for it."""
+    if session.scalar(select(func.count()).select_from(User)):
+        return None
+    admin = get_or_create(session, BOOTSTRAP_ADMIN, is_admin=True)
+    return keys.create(session, admin)

@@ -1,0 +1,85 @@
+"""The FastAPI application and the start-up of the embedded server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import numcheck
+from numcheck.accounts import users
+from numcheck.api import errors as api_errors
+from numcheck.api.access_log import AccessLog
+from numcheck.api.routes import meta, results, tasks
+from numcheck.api.runtime import Runtime
+from numcheck.config import Settings
+from numcheck.dispatch.pool import ProcessPoolDispatcher
+from numcheck.storage import db, secrets
+from numcheck.storage.blobs import LocalBlobStore
+from numcheck.storage.stores import Stores
+from numcheck.tasks import scheduling, worker
+
+log = logging.getLogger(__name__)
+
+ADMIN_KEY_FILE = "admin-key.txt"
+LINK_SECRET_FILE = "secret.key"
+
+
+def _bootstrap_admin(stores: Stores) -> None:
+    with stores.sessions.begin() as session:
+        new_key = users.bootstrap_admin(session)
+    if new_key is None:
+        return
+    path = stores.settings.data_dir.resolve() / ADMIN_KEY_FILE
+    secrets.write_private(path, new_key.plaintext + "\n")
+    # Shown once on the terminal that started the server; the log only says where the file is.
+    print(f"numcheck: first start; admin API key (shown once): {new_key.plaintext}", flush=True)
+    log.warning("created user 'admin'; its API key is in %s (mode 0600)", path)
+
+
+def _start_dispatcher(stores: Stores) -> ProcessPoolDispatcher:
+    scheduling.release_all(stores)  # embedded: no other process can hold a lease
+    dispatcher = ProcessPoolDispatcher(
+        workers=stores.settings.workers,
+        initializer=worker.init,
+        initargs=(stores.settings,),
+        claim=lambda limit: scheduling.claim(stores, limit),
+        run=worker.run,
+        on_error=lambda job, _exc: scheduling.release(stores, job),
+    )
+    dispatcher.start()
+    return dispatcher
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stores = Stores.open(settings)
+        db.upgrade(stores.engine)
+        _bootstrap_admin(stores)
+        if isinstance(stores.blobs, LocalBlobStore):
+            stores.blobs.sweep_temporaries(older_than_seconds=0)
+        link_secret = secrets.load_or_create(settings.data_dir.resolve() / LINK_SECRET_FILE)
+        dispatcher = _start_dispatcher(stores)
+        app.state.runtime = Runtime(stores=stores, link_secret=link_secret, dispatcher=dispatcher)
+        log.info("numcheck %s ready; data dir %s", numcheck.__version__, settings.data_dir.resolve())
+        try:
+            yield
+        finally:
+            dispatcher.stop()
+            stores.close()
+
+    app = FastAPI(
+        title="numcheck",
+        version=numcheck.__version__,
+        description="Bulk phone-number verification: upload a file, poll, download a zip.",
+        lifespan=lifespan,
+    )
+    api_errors.install(app)
+    app.include_router(tasks.router)
+    app.include_router(meta.router)
+    app.include_router(results.router)
+    app.add_middleware(AccessLog)
+    return app

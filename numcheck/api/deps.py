@@ -1,0 +1,61 @@
+"""FastAPI dependencies: the process's stores, a session, the authenticated caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from numcheck import errors
+from numcheck.accounts import keys
+from numcheck.api.runtime import Runtime
+from numcheck.storage.models import User
+
+_KEY_PARAMETERS = {"api_key", "apikey", "key", "x-api-key", "x_api_key", "token", "access_token"}
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """A session whose transaction starts at its first query; commit it in the route."""
+    with runtime.stores.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def current_user(
+    request: Request,
+    runtime: RuntimeDep,
+    x_api_key: Annotated[str | None, Header(description="Your API key.")] = None,
+) -> User:
+    """The caller, from the X-API-Key header only.
+
+    Authentication uses its own short transaction, so that a long upload never holds one open.
+    """
+    if any(name.lower() in _KEY_PARAMETERS for name in request.query_params):
+        raise errors.KeyInQueryString()
+    with runtime.stores.sessions.begin() as session:
+        user = keys.authenticate(session, x_api_key)
+        session.expunge(user)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise errors.Forbidden()
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]

@@ -1,0 +1,135 @@
+"""Streaming multipart/form-data: the file part goes to a sink piece by piece, never whole.
+
+Starlette's own form parsing spools a file part of any size to disk before the route runs, so
+limits could only be checked afterwards. Here every piece passes through the sink as it arrives,
+and the sink's limit errors stop the upload at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from numcheck import errors
+
+_MAX_FIELD_BYTES = 1024
+_MAX_FIELDS = 16
+# After a refusal the rest of the body is read and dropped, so that the client gets the error
+# response instead of a reset connection; but not forever.
+_DRAIN_BYTES = 1 << 30
+_DRAIN_SECONDS = 60.0
+
+
+class FileSink(Protocol):
+    def feed(self, data: bytes) -> None: ...
+
+
+class _FormReader:
+    def __init__(self, file_field: str, open_sink: Callable[[], FileSink]) -> None:
+        self.fields: dict[str, str] = {}
+        self.sink: FileSink | None = None
+        self._file_field = file_field
+        self._open_sink = open_sink
+        self._headers: dict[bytes, bytes] = {}
+        self._header_field = b""
+        self._header_value = b""
+        self._name: str | None = None
+        self._value = bytearray()
+        self._to_sink = False
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda d, s, e: self._add_header_field(d[s:e]),
+            "on_header_value": lambda d, s, e: self._add_header_value(d[s:e]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": lambda d, s, e: self._part_data(d[s:e]),
+            "on_part_end": self._part_end,
+        }
+
+    def _part_begin(self) -> None:
+        self._headers, self._name, self._value, self._to_sink = {}, None, bytearray(), False
+
+    def _add_header_field(self, data: bytes) -> None:
+        self._header_field += data
+
+    def _add_header_value(self, data: bytes) -> None:
+        self._header_value += data
+
+    def _header_end(self) -> None:
+        self._headers[self._header_field.lower()] = self._header_value
+        self._header_field, self._header_value = b"", b""
+
+    def _headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = params.get(b"name", b"").decode("utf-8", "replace")
+        self._name = name
+        if name == self._file_field:
+            if self.sink is not None:
+                raise errors.InvalidRequest(f"Send one {self._file_field!r} field, not several.")
+            self.sink = self._open_sink()
+            self._to_sink = True
+        elif len(self.fields) >= _MAX_FIELDS:
+            raise errors.InvalidRequest("Too many form fields.")
+
+    def _part_data(self, data: bytes) -> None:
+        if self._to_sink:
+            assert self.sink is not None
+            self.sink.feed(data)
+            return
+        self._value += data
+        if len(self._value) > _MAX_FIELD_BYTES:
+            raise errors.InvalidRequest(f"Form field {self._name!r} is too long.")
+
+    def _part_end(self) -> None:
+        if self._to_sink or self._name is None:
+            return
+        try:
+            self.fields[self._name] = self._value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.InvalidRequest(f"Form field {self._name!r} is not UTF-8.") from None
+
+
+async def stream_form(
+    request: Request, *, file_field: str, open_sink: Callable[[], FileSink]
+) -> tuple[dict[str, str], FileSink | None]:
+    """Read a multipart body; return its small fields and the sink that took the file part."""
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary")
+    if content_type != b"multipart/form-data" or not boundary:
+        raise errors.InvalidRequest(
+            f"Send multipart/form-data with a {file_field!r} field and a 'task_type' field."
+        )
+    reader = _FormReader(file_field, open_sink)
+    parser = MultipartParser(boundary, reader.callbacks())  # type: ignore[arg-type]
+    body = request.stream()
+    try:
+        async for piece in body:
+            if piece:
+                # The sink writes to the blob store: keep that blocking I/O off the event loop.
+                await run_in_threadpool(parser.write, piece)
+        parser.finalize()
+    except errors.NumcheckError:
+        await _drain(body)
+        raise
+    except ValueError as exc:  # python-multipart's parse errors are ValueErrors
+        await _drain(body)
+        raise errors.InvalidRequest("The multipart body is malformed.") from exc
+    return reader.fields, reader.sink
+
+
+async def _drain(body) -> None:  # type: ignore[no-untyped-def]
+    drained, deadline = 0, time.monotonic() + _DRAIN_SECONDS
+    try:
+        async for piece in body:
+            drained += len(piece)
+            if drained > _DRAIN_BYTES or time.monotonic() > deadline:
+                return
+    except Exception:
+        return  # the client went away: nothing left to drain

@@ -1,0 +1,49 @@
+"""The signed result download: no API key, only a valid, unexpired link."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import FileResponse
+
+from numcheck import errors
+from numcheck.api import signing
+from numcheck.api.deps import RuntimeDep, SessionDep
+from numcheck.api.schemas import ErrorBody
+from numcheck.storage import blobs as blob_keys
+from numcheck.storage.models import Task
+
+router = APIRouter(tags=["results"])
+
+
+@router.get(
+    "/results/{task_id}.zip",
+    response_class=FileResponse,
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+    summary="Download a result zip through a signed link",
+)
+def download_result(
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    task_id: Annotated[str, Path(pattern=r"^[0-9a-v]{20}$")],
+    expires: Annotated[str, Query(max_length=20)],
+    signature: Annotated[str, Query(max_length=128)],
+) -> FileResponse:
+    task = session.get(Task, task_id)
+    session.commit()
+    if task is None:
+        raise errors.InvalidSignature()  # a link to nothing is as invalid as a forged one
+    signing.verify(runtime.link_secret, task.id, task.user_id, expires, signature)
+    request.state.task_id = task.id
+    key = blob_keys.result_key(task.id)
+    # Only the key derived from the task row is ever opened: no caller-chosen path.
+    if task.status != "exported" or not runtime.stores.blobs.exists(key):
+        raise errors.ResultUnavailable()
+    return FileResponse(
+        runtime.stores.blobs.path(key),  # type: ignore[attr-defined]
+        media_type="application/zip",
+        filename=f"{task.id}.zip",
+        content_disposition_type="attachment",
+    )

@@ -1,0 +1,166 @@
+"""Task routes: create, status, list, cancel; the wire contract of API.md."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from numcheck import errors
+from numcheck.api import multipart, signing
+from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
+from numcheck.api.runtime import Runtime
+from numcheck.api.schemas import ERROR_RESPONSES, TaskCreated, TaskPage, TaskStatus
+from numcheck.storage.models import Task, User
+from numcheck.tasks import intake, records
+
+router = APIRouter(prefix="/v1", tags=["tasks"], responses=ERROR_RESPONSES)
+
+_TASK_ID_FIELD_BYTES = 4096
+
+
+def _limits(runtime: Runtime) -> intake.Limits:
+    s = runtime.stores.settings
+    return intake.Limits(s.max_upload_bytes, s.max_lines, s.max_line_chars, s.chunk_lines)
+
+
+def status_response(request: Request, runtime: Runtime, task: Task) -> TaskStatus:
+    """The status body, with a freshly signed result link when there is a result."""
+    body = records.status_body(task)
+    if task.status == "exported":
+        settings = runtime.stores.settings
+        expires, signature = signing.sign(
+            runtime.link_secret, task.id, task.user_id, settings.result_link_ttl_seconds
+        )
+        base = (settings.public_url or str(request.base_url)).rstrip("/")
+        body["result_url"] = f"{base}/results/{task.id}.zip?expires={expires}&signature={signature}"
+    return TaskStatus(**body)
+
+
+@router.post("/tasks", response_model=TaskCreated, summary="Create a task from a file")
+async def create_task(
+    request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
+) -> TaskCreated:
+    """multipart/form-data: `file` (one number a line) and `task_type`; optional
+    `default_region`. The file is streamed to storage and checked against the limits as it
+    arrives."""
+    upload: intake.PendingUpload | None = None
+
+    def open_upload() -> intake.PendingUpload:
+        nonlocal upload
+        upload = intake.PendingUpload(runtime.stores.blobs, _limits(runtime))
+        return upload
+
+    try:
+        fields, _ = await multipart.stream_form(request, file_field="file", open_sink=open_upload)
+        if upload is None:
+            raise errors.InvalidRequest("Missing field file: attach the file of numbers.")
+        task = await run_in_threadpool(_create, session, user, upload, fields)
+    except BaseException:
+        if upload is not None:
+            await run_in_threadpool(upload.discard)
+        raise
+    runtime.dispatcher.wake()
+    request.state.task_id = task.id
+    return TaskCreated(
+        task_id=task.id,
+        status=task.status,
+        total=task.total,
+        message="Task created successfully",
+        created_at=records.rfc3339(task.created_at),
+    )
+
+
+def _create(session, user: User, upload: intake.PendingUpload, fields: dict[str, str]) -> Task:  # type: ignore[no-untyped-def]
+    task = intake.create(
+        session, user, upload, fields.get("task_type"), fields.get("default_region")
+    )
+    session.commit()
+    return task
+
+
+async def _read_task_id(request: Request) -> str:
+    """task_id from a multipart or urlencoded form, or a JSON body."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = b""
+    async for piece in request.stream():
+        body += piece
+        if len(body) > _TASK_ID_FIELD_BYTES:
+            raise errors.InvalidRequest("The request body is too large for a status call.")
+    value: object = None
+    if content_type == "application/json":
+        try:
+            document = json.loads(body or b"null")
+        except ValueError:
+            raise errors.InvalidRequest("The body is not valid JSON.") from None
+        value = document.get("task_id") if isinstance(document, dict) else None
+    elif content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        # Re-read the small, already-received body through Starlette's form parser.
+        async def replay() -> dict[str, object]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        form = await Request(request.scope, replay).form()
+        value = form.get("task_id")
+    else:
+        raise errors.InvalidRequest(
+            "Send task_id as multipart/form-data, application/x-www-form-urlencoded or JSON."
+        )
+    if not isinstance(value, str) or not value.strip():
+        raise errors.InvalidRequest("Missing field task_id.")
+    return value.strip()
+
+
+@router.post("/gettasks", response_model=TaskStatus, response_model_exclude_none=True, summary="Status of a task")
+async def get_task_status(
+    request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
+) -> TaskStatus:
+    """`task_id` as a multipart or urlencoded form field, or as JSON `{"task_id": "..."}`."""
+    task_id = await _read_task_id(request)
+    task = await run_in_threadpool(_get, session, user, task_id)
+    request.state.task_id = task.id
+    return status_response(request, runtime, task)
+
+
+def _get(session, user: User, task_id: str) -> Task:  # type: ignore[no-untyped-def]
+    task = records.get_owned(session, user.id, task_id)
+    session.commit()
+    return task
+
+
+@router.get("/tasks/{task_id}", response_model=TaskStatus, response_model_exclude_none=True, summary="Status of a task")
+def get_task(
+    task_id: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
+) -> TaskStatus:
+    task = _get(session, user, task_id)
+    request.state.task_id = task.id
+    return status_response(request, runtime, task)
+
+
+@router.get("/tasks", response_model=TaskPage, response_model_exclude_none=True, summary="Your tasks, newest first")
+def list_tasks(
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> TaskPage:
+    tasks, next_cursor = records.list_owned(session, user.id, limit=limit, cursor=cursor)
+    session.commit()
+    return TaskPage(
+        tasks=[status_response(request, runtime, task) for task in tasks], next_cursor=next_cursor
+    )
+
+
+@router.delete("/tasks/{task_id}", response_model=TaskStatus, response_model_exclude_none=True, summary="Cancel or delete a task")
+def cancel_task(
+    task_id: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
+) -> TaskStatus:
+    """Cancels a pending or processing task; for a finished one, deletes its files."""
+    task = records.cancel_or_delete(session, user.id, task_id)
+    session.commit()
+    records.delete_files(runtime.stores.blobs, task.id)
+    request.state.task_id = task.id
+    return status_response(request, runtime, task)

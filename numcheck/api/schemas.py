@@ -1,0 +1,54 @@
+"""Response bodies of the wire contract (API.md), for validation and the OpenAPI document."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine word, e.g. `unknown_task_type`.")
+    message: str = Field(description="A sentence for a person.")
+
+
+class TaskCreated(BaseModel):
+    task_id: str = Field(description="20 characters of lowercase base32hex.")
+    status: str
+    total: int = Field(description="Non-blank lines in the file.")
+    message: str
+    created_at: str = Field(description="RFC 3339, UTC, with Z.")
+
+
+class TaskStatus(BaseModel):
+    created_at: str
+    updated_at: str
+    task_id: str
+    user_id: str
+    task_type: str
+    status: str = Field(description="pending, processing, exported, failed, cancelled or expired.")
+    total: int
+    success: int
+    failure: int
+    message: str | None = Field(None, description="Why a task failed, was cancelled or expired.")
+    result_url: str | None = Field(
+        None, description="Signed link to the result zip (exported tasks), valid for a while."
+    )
+
+
+class TaskPage(BaseModel):
+    tasks: list[TaskStatus]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+
+
+class CheckInfo(BaseModel):
+    name: str
+    description: str
+    columns: list[str] = Field(description="Columns of results.csv, `Number` first.")
+
+
+class Health(BaseModel):
+    status: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 413, 500)
+}

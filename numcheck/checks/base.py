@@ -1,0 +1,32 @@
+"""What every check looks like to the task code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A line that could not be processed; `reason` is a stable machine word."""
+
+    reason: str
+
+
+# One outcome per input line: a result row (its first value is the E.164 number) or a Failure.
+Outcome = tuple[str, ...] | Failure
+
+
+class Check(Protocol):
+    name: str
+    description: str
+    columns: tuple[str, ...]  # result columns after `Number`
+
+    def version_facts(self) -> dict[str, str]:
+        """Facts naming the data the answers came from, for summary.json."""
+        ...
+
+    def check_batch(self, lines: Sequence[str], default_region: str | None) -> list[Outcome]:
+        """Check raw lines (one outcome each, same order)."""
+        ...

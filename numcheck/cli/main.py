@@ -1,0 +1,137 @@
+"""`numcheck` commands (Typer). Every command works on the data dir of NUMCHECK_DATA_DIR."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from numcheck import errors
+from numcheck.accounts import keys as api_keys
+from numcheck.accounts import users
+from numcheck.config import Settings
+from numcheck.storage import db
+from numcheck.storage.models import Task, User
+from numcheck.storage.stores import Stores
+
+app = typer.Typer(help="numcheck: self-hosted bulk phone-number verification.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _when(moment) -> str:  # type: ignore[no-untyped-def]
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+@contextmanager
+def _stores() -> Iterator[Stores]:
+    stores = Stores.open(Settings())
+    try:
+        db.upgrade(stores.engine)
+        yield stores
+    except errors.NumcheckError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    finally:
+        stores.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [env NUMCHECK_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env NUMCHECK_PORT].")] = None,
+) -> None:
+    """Run the API and its worker pool (the embedded default: SQLite and files in the data dir)."""
+    import uvicorn
+
+    from numcheck.api.app import create_app
+    from numcheck.logs import configure_logging
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,  # numcheck.access logs requests without query strings
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    user: Annotated[str, typer.Option("--user", help="User name; created when missing.")],
+    admin: Annotated[bool, typer.Option("--admin", help="Make the user an administrator.")] = False,
+) -> None:
+    """Create an API key. The key is printed once, alone on the last line of stdout."""
+    with _stores() as stores, stores.sessions.begin() as session:
+        owner = users.get_or_create(session, user, is_admin=admin)
+        if admin and not owner.is_admin:
+            owner.is_admin = True
+        new_key = api_keys.create(session, owner)
+    role = "admin" if admin or owner.is_admin else "user"
+    err_console.print(f"Created key {new_key.prefix} for {user} ({role}). Store it now: it is shown once.")
+    print(new_key.plaintext)
+
+
+@keys_app.command("list")
+def keys_list(
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's keys.")] = None,
+) -> None:
+    """List API keys (prefixes only; keys themselves are never stored)."""
+    with _stores() as stores, stores.sessions.begin() as session:
+        owner_id = users.get_by_name(session, user).id if user else None
+        rows = api_keys.list_keys(session, owner_id)
+        table = Table("prefix", "user", "role", "created", "last used", "revoked")
+        for key, owner in rows:
+            table.add_row(
+                key.prefix,
+                owner.name,
+                "admin" if owner.is_admin else "user",
+                _when(key.created_at),
+                _when(key.last_used_at),
+                _when(key.revoked_at),
+            )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix (see keys list).")]) -> None:
+    """Revoke an API key at once."""
+    with _stores() as stores, stores.sessions.begin() as session:
+        api_keys.revoke(session, prefix)
+    err_console.print(f"Revoked key {prefix}.")
+
+
+@app.command("tasks")
+def tasks_list(
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's tasks.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+) -> None:
+    """List tasks, newest first."""
+    with _stores() as stores, stores.sessions.begin() as session:
+        query = select(Task, User).join(User, User.id == Task.user_id)
+        if user:
+            query = query.where(Task.user_id == users.get_by_name(session, user).id)
+        rows = session.execute(query.order_by(Task.created_at.desc()).limit(limit)).all()
+        table = Table("task", "user", "type", "status", "total", "success", "failure", "created")
+        for task, owner in rows:
+            table.add_row(
+                task.id, owner.name, task.task_type, task.status, str(task.total),
+                str(task.success), str(task.failure), _when(task.created_at),
+            )
+    console.print(table)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,68 @@
+"""One typed settings object, read from `NUMCHECK_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob numcheck has. The README's configuration table is checked against this class."""
+
+    model_config = SettingsConfigDict(env_prefix="NUMCHECK_", extra="ignore")
+
+    data_dir: Path = Field(
+        Path("numcheck-data"),
+        description="Directory holding the SQLite database, blobs and generated secrets.",
+    )
+    host: str = Field("127.0.0.1", description="Address `numcheck serve` binds to.")
+    port: int = Field(8080, ge=1, le=65535, description="Port `numcheck serve` listens on.")
+    public_url: str | None = Field(
+        None,
+        description="Base URL clients reach the API at (for result links); "
+        "default: the URL of the incoming request.",
+    )
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="Worker processes of the in-process pool (default: one per core).",
+    )
+    chunk_lines: int = Field(
+        50_000, ge=1, description="Non-blank lines per chunk, the unit of work of a worker."
+    )
+    max_upload_bytes: int = Field(
+        512 * 1024 * 1024, ge=1, description="Largest accepted file, in decoded bytes (413 above)."
+    )
+    max_lines: int = Field(
+        20_000_000, ge=1, description="Most non-blank lines accepted in one file (413 above)."
+    )
+    max_line_chars: int = Field(
+        1024, ge=16, description="Longest accepted line, in characters (413 above)."
+    )
+    result_link_ttl_seconds: int = Field(
+        900, ge=1, description="Lifetime of a signed result link (default 15 minutes)."
+    )
+    chunk_lease_seconds: int = Field(
+        300, ge=5, description="How long a claimed chunk stays with its worker before re-dispatch."
+    )
+    chunk_max_attempts: int = Field(
+        3, ge=1, description="Attempts at one chunk before its task fails (poison chunks)."
+    )
+    log_level: str = Field("INFO", description="Log level of the server and workers.")
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.data_dir.resolve() / 'numcheck.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir.resolve() / "blobs"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

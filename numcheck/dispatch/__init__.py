@@ -1,0 +1,1 @@
+"""Running task jobs: the in-process pool of the embedded default."""

@@ -1,0 +1,115 @@
+"""The blob store: uploads, chunk parts and result zips, addressed by deterministic keys.
+
+`BlobStore` is the interface; `LocalBlobStore` keeps files under the data dir. Writes are atomic
+(a temporary file renamed into place), so a reader never sees half a blob and a crash leaves at
+worst a temporary file that `sweep_temporaries` removes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_.\-]*)*$")
+_TMP_SUFFIX = ".tmp"
+
+
+def upload_key(task_id: str) -> str:
+    return f"uploads/{task_id}.txt"
+
+
+def part_key(task_id: str, chunk: int, kind: str) -> str:
+    return f"parts/{task_id}/{chunk:06d}.{kind}.csv"
+
+
+def parts_prefix(task_id: str) -> str:
+    return f"parts/{task_id}"
+
+
+def result_key(task_id: str) -> str:
+    return f"results/{task_id}.zip"
+
+
+class BlobStore(Protocol):
+    def writer(self, key: str) -> Iterator[BinaryIO]:
+        """Context manager: a file to write `key`; published on success, discarded on error."""
+        ...
+
+    def open(self, key: str) -> BinaryIO:
+        """Read `key` from its start; FileNotFoundError when missing."""
+        ...
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of `key`."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Delete `key`; a missing key is not an error."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete every key under `prefix/`."""
+        ...
+
+
+class LocalBlobStore:
+    """Blobs as files below one directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        if not _KEY.match(key) or ".." in key:
+            raise ValueError("invalid blob key")
+        return self.root / key
+
+    @contextmanager
+    def writer(self, key: str) -> Iterator[BinaryIO]:
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}{_TMP_SUFFIX}")
+        try:
+            with open(tmp, "wb") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def open(self, key: str) -> BinaryIO:
+        return open(self.path(key), "rb")
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        with open(self.path(key), "rb") as handle:
+            handle.seek(start)
+            return handle.read(end - start)
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> None:
+        shutil.rmtree(self.path(prefix), ignore_errors=True)
+
+    def sweep_temporaries(self, older_than_seconds: float = 3600) -> int:
+        """Remove temporary files left by writers that died; returns how many."""
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for tmp in self.root.rglob(f"*{_TMP_SUFFIX}"):
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed

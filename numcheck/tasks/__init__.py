@@ -1,0 +1,1 @@
+"""Task and chunk lifecycle: intake, processing, finalize, scheduling, queries."""

@@ -1,0 +1,107 @@
+"""The work of a task: `process_chunk` and `finalize`, idempotent and safe to run twice.
+
+Both run unchanged in the in-process pool and in scale-out workers (DESIGN.md): the database
+decides whether work is still wanted, outputs go to deterministic keys, and counters move only
+when a chunk goes from pending to done, in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from sqlalchemy import select, update
+
+from numcheck.storage import blobs as blob_keys
+from numcheck.storage.models import Chunk, Task, utcnow
+from numcheck.storage.stores import Stores
+from numcheck.tasks import catalog, records, resultfile
+
+log = logging.getLogger(__name__)
+
+
+def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> bool:
+    """Check one chunk. Returns True when it was the task's last chunk (finalize is due)."""
+    with stores.sessions.begin() as session:
+        row = session.execute(
+            select(Chunk, Task).join(Task, Task.id == Chunk.task_id)
+            .where(Chunk.task_id == task_id, Chunk.idx == idx)
+        ).one_or_none()
+        if row is None:
+            return False
+        chunk, task = row
+        if chunk.status == "done" or chunk.lease_token != lease_token:
+            return False  # done already, or a newer dispatch owns it
+        if task.status not in records.ACTIVE:
+            return False
+        if task.status == "pending":
+            task.status, task.updated_at = "processing", utcnow()
+        start, end, first_line = chunk.start_byte, chunk.end_byte, chunk.first_line
+        task_type, region = task.task_type, task.default_region
+
+    text = stores.blobs.read_range(blob_keys.upload_key(task_id), start, end).decode("utf-8")
+    numbered = [
+        (first_line + offset, line)
+        for offset, line in enumerate(text.split("\n"))
+        if line.strip()
+    ]
+    outcomes = catalog.for_task(task_type).check_batch([line for _, line in numbered], region)
+    success, failure = resultfile.write_parts(stores.blobs, task_id, idx, numbered, outcomes)
+
+    with stores.sessions.begin() as session:
+        moved = session.execute(
+            update(Chunk)
+            .where(Chunk.task_id == task_id, Chunk.idx == idx, Chunk.status == "pending")
+            .values(status="done", success=success, failure=failure, leased_until=None)
+        ).rowcount
+        if moved:
+            session.execute(
+                update(Task)
+                .where(Task.id == task_id)
+                .values(
+                    success=Task.success + success,
+                    failure=Task.failure + failure,
+                    chunks_done=Task.chunks_done + 1,
+                    updated_at=utcnow(),
+                )
+            )
+        task = session.get_one(Task, task_id)
+        still_wanted = task.status in records.ACTIVE
+        last = still_wanted and task.chunks_done == task.chunk_count
+    if not still_wanted:
+        # Cancelled while we worked: the cancel may have swept the parts before we wrote them.
+        stores.blobs.delete_prefix(blob_keys.parts_prefix(task_id))
+    return last
+
+
+def finalize(stores: Stores, task_id: str) -> None:
+    """Stream the parts into the result zip and mark the task exported (once)."""
+    with stores.sessions.begin() as session:
+        task = session.get(Task, task_id)
+        if task is None or task.status != "processing" or task.chunks_done != task.chunk_count:
+            return
+        exported_at = utcnow()
+        summary = records.status_body(task)
+        summary.update(status="exported", updated_at=records.rfc3339(exported_at))
+        summary["check"] = json.loads(task.check_facts or "{}")
+        chunk_count, task_type = task.chunk_count, task.task_type
+
+    key = blob_keys.result_key(task_id)
+    with stores.blobs.writer(key) as out:
+        resultfile.write_zip(
+            stores.blobs, out, task_id, chunk_count, catalog.for_task(task_type).columns, summary
+        )
+
+    with stores.sessions.begin() as session:
+        exported = session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.status == "processing")
+            .values(status="exported", updated_at=exported_at, finalize_leased_until=None)
+        ).rowcount
+        status = session.get_one(Task, task_id).status
+    if exported:
+        stores.blobs.delete_prefix(blob_keys.parts_prefix(task_id))
+        stores.blobs.delete(blob_keys.upload_key(task_id))
+        log.info("task exported task_id=%s", task_id)
+    elif status != "exported":
+        stores.blobs.delete(key)  # cancelled while the zip was being written

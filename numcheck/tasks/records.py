@@ -1,0 +1,102 @@
+"""Reading, listing and cancelling a user's tasks; the status body of the wire contract."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from numcheck import errors
+from numcheck.storage import blobs as blob_keys
+from numcheck.storage.blobs import BlobStore
+from numcheck.storage.models import Task, utcnow
+
+ACTIVE = ("pending", "processing")
+TERMINAL = ("exported", "failed", "cancelled", "expired")
+
+
+def rfc3339(moment: datetime) -> str:
+    """`2025-11-21T15:58:08.916446Z`: RFC 3339, UTC, with Z."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def status_body(task: Task) -> dict[str, Any]:
+    """The task as `POST /v1/gettasks` returns it, without the result link."""
+    body: dict[str, Any] = {
+        "created_at": rfc3339(task.created_at),
+        "updated_at": rfc3339(task.updated_at),
+        "task_id": task.id,
+        "user_id": task.user_id,
+        "task_type": task.task_type,
+        "status": task.status,
+        "total": task.total,
+        "success": task.success,
+        "failure": task.failure,
+    }
+    if task.message:
+        body["message"] = task.message
+    return body
+
+
+def get_owned(session: Session, user_id: str, task_id: str) -> Task:
+    """The task `task_id` of `user_id`; another user's task is as unknown as a made-up id."""
+    task = session.scalars(
+        select(Task).where(Task.id == task_id, Task.user_id == user_id)
+    ).one_or_none()
+    if task is None:
+        raise errors.TaskNotFound()
+    return task
+
+
+def _encode_cursor(task: Task) -> str:
+    raw = f"{task.created_at.isoformat()}|{task.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, task_id = raw.split("|")
+        return datetime.fromisoformat(created), task_id
+    except (ValueError, UnicodeDecodeError):
+        raise errors.InvalidRequest("The cursor is not one this server handed out.") from None
+
+
+def list_owned(
+    session: Session, user_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[Task], str | None]:
+    """A page of the user's tasks, newest first, and the cursor of the next page (or None)."""
+    query = select(Task).where(Task.user_id == user_id)
+    if cursor:
+        created, task_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(Task.created_at < created, and_(Task.created_at == created, Task.id < task_id))
+        )
+    rows = list(
+        session.scalars(query.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit + 1))
+    )
+    if len(rows) > limit:
+        return rows[:limit], _encode_cursor(rows[limit - 1])
+    return rows, None
+
+
+def cancel_or_delete(session: Session, user_id: str, task_id: str) -> Task:
+    """Cancel an active task, or retire a finished one whose files are to go (caller commits,
+    then calls `delete_files`)."""
+    task = get_owned(session, user_id, task_id)
+    if task.status in ACTIVE:
+        task.status, task.message = "cancelled", "Cancelled by its owner."
+    elif task.status == "exported":
+        task.status, task.message = "expired", "Results deleted by their owner."
+    task.updated_at = utcnow()
+    return task
+
+
+def delete_files(blobs: BlobStore, task_id: str) -> None:
+    """Remove every blob of a task: its upload, chunk parts and result."""
+    blobs.delete(blob_keys.upload_key(task_id))
+    blobs.delete_prefix(blob_keys.parts_prefix(task_id))
+    blobs.delete(blob_keys.result_key(task_id))

@@ -1,0 +1,124 @@
+"""Which work is due: leases on chunks and finalize steps, recovery, poison chunks.
+
+A job is only a wake-up: whoever runs it asks the database whether the work is still wanted.
+Claiming a job leases it; a job whose lease expires (lost message, dead worker) is claimed
+again, and a chunk claimed `max_attempts` times fails its task instead of looping forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+
+from numcheck.storage.models import Chunk, Task, utcnow
+from numcheck.storage.stores import Stores
+from numcheck.tasks import processing, records
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: str  # "chunk" or "finalize"
+    task_id: str
+    idx: int = -1
+    lease_token: str = ""
+
+
+def run(stores: Stores, job: Job) -> bool:
+    """Do a job; True when it completed a task's last chunk (a finalize is now due)."""
+    if job.kind == "chunk":
+        return processing.process_chunk(stores, job.task_id, job.idx, job.lease_token)
+    processing.finalize(stores, job.task_id)
+    return False
+
+
+def claim(stores: Stores, limit: int) -> list[Job]:
+    """Lease up to `limit` due jobs, oldest tasks first, finalize steps before chunks."""
+    settings = stores.settings
+    now = utcnow()
+    until = now + timedelta(seconds=settings.chunk_lease_seconds)
+    jobs: list[Job] = []
+    failed: list[str] = []
+    with stores.sessions.begin() as session:
+        finishing = session.scalars(
+            select(Task)
+            .where(
+                Task.status == "processing",
+                Task.chunks_done == Task.chunk_count,
+                or_(Task.finalize_leased_until.is_(None), Task.finalize_leased_until < now),
+            )
+            .order_by(Task.created_at)
+            .limit(limit)
+        )
+        for task in finishing:
+            task.finalize_leased_until = until
+            jobs.append(Job("finalize", task.id))
+        due = session.execute(
+            select(Chunk, Task)
+            .join(Task, Task.id == Chunk.task_id)
+            .where(
+                Chunk.status == "pending",
+                or_(Chunk.leased_until.is_(None), Chunk.leased_until < now),
+                Task.status.in_(records.ACTIVE),
+            )
+            .order_by(Task.created_at, Chunk.task_id, Chunk.idx)
+            .limit(max(limit - len(jobs), 0))
+        )
+        for chunk, task in due:
+            if task.id in failed:
+                continue
+            if chunk.attempts >= settings.chunk_max_attempts:
+                task.status, task.updated_at = "failed", now
+                task.message = (
+                    f"Chunk {chunk.idx} failed {chunk.attempts} times; the task was stopped "
+                    "and nothing is charged. Retry later or contact the operator."
+                )
+                failed.append(task.id)
+                log.error("task failed task_id=%s chunk=%s attempts=%s", task.id, chunk.idx,
+                          chunk.attempts)
+                continue
+            chunk.attempts += 1
+            chunk.lease_token = secrets.token_hex(8)
+            chunk.leased_until = until
+            jobs.append(Job("chunk", chunk.task_id, chunk.idx, chunk.lease_token))
+    for task_id in failed:
+        records.delete_files(stores.blobs, task_id)
+    return [job for job in jobs if job.task_id not in failed]
+
+
+def release(stores: Stores, job: Job) -> None:
+    """Make a job that died due again at once (its attempt still counts)."""
+    with stores.sessions.begin() as session:
+        if job.kind == "chunk":
+            session.execute(
+                update(Chunk)
+                .where(
+                    Chunk.task_id == job.task_id,
+                    Chunk.idx == job.idx,
+                    Chunk.lease_token == job.lease_token,
+                    Chunk.status == "pending",
+                )
+                .values(leased_until=None)
+            )
+        else:
+            session.execute(
+                update(Task).where(Task.id == job.task_id).values(finalize_leased_until=None)
+            )
+
+
+def release_all(stores: Stores) -> None:
+    """After a restart of the embedded server nothing holds a lease: make all work due now."""
+    with stores.sessions.begin() as session:
+        session.execute(
+            update(Chunk).where(Chunk.status == "pending").values(leased_until=None)
+        )
+        session.execute(
+            update(Task)
+            .where(Task.status == "processing")
+            .values(finalize_leased_until=None)
+        )

@@ -1,0 +1,22 @@
+"""The per-process side of task jobs: open the stores once, then run jobs against them."""
+
+from __future__ import annotations
+
+from numcheck.config import Settings
+from numcheck.logs import configure_logging
+from numcheck.storage.stores import Stores
+from numcheck.tasks import scheduling
+
+_stores: Stores | None = None
+
+
+def init(settings: Settings) -> None:
+    """Open this process's database connections and blob store (once per worker process)."""
+    global _stores
+    configure_logging(settings.log_level)
+    _stores = Stores.open(settings)
+
+
+def run(job: scheduling.Job) -> bool:
+    assert _stores is not None, "worker.init was not called in this process"
+    return scheduling.run(_stores, job)
