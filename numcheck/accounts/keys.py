@@ -42,7 +42,7 @@ def authenticate(session: Session, presented: str | None) -> User:
     """The user owning the presented key; NotAuthenticated when missing, unknown or revoked."""
     if not presented:
         raise errors.NotAuthenticated()
-    parts = presented.split("_")
+    parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != "nck":
         raise errors.NotAuthenticated()
     row = session.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).one_or_none()

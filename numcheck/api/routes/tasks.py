@@ -138,7 +138,7 @@ def get_task(
     return status_response(request, runtime, task)
 
 
-@router.get("/tasks", response_model=TaskPage, response_model_exclude_none=True, summary="Your tasks, newest first")
+@router.get("/tasks", response_model=TaskPage, summary="Your tasks, newest first")
 def list_tasks(
     request: Request,
     runtime: RuntimeDep,

@@ -1,0 +1,167 @@
+"""Fixtures shared by the suite: real server processes on 127.0.0.1, real data dirs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def numcheck_cli(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the `numcheck` command on a data dir, as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "numcheck", *args],
+        env={**os.environ, "NUMCHECK_DATA_DIR": str(data_dir), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@dataclass
+class Server:
+    """A `numcheck serve` process on its own data dir and port."""
+
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_key(self) -> str:
+        return (self.data_dir / "admin-key.txt").read_text().strip()
+
+    def start(self, timeout: float = 30) -> Server:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir.parent / f"server-{self.port}-{time.monotonic_ns()}.log"
+        env = {**os.environ, "NUMCHECK_DATA_DIR": str(self.data_dir), **self.env}
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "numcheck", "serve", "--port", str(self.port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not become healthy:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def client(self, key: str | None = None, **kwargs: object) -> httpx.Client:
+        headers = {"X-API-Key": key} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+    def create_key(self, user: str, *, admin: bool = False) -> str:
+        args = ["keys", "create", "--user", user] + (["--admin"] if admin else [])
+        result = numcheck_cli(self.data_dir, *args, env=self.env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator:
+    """Start servers with extra NUMCHECK_* settings; all are stopped at the end of the test."""
+    servers: list[Server] = []
+
+    def start(data_dir: Path | None = None, **settings: object) -> Server:
+        env = {f"NUMCHECK_{k.upper()}": str(v) for k, v in settings.items()}
+        server = Server(data_dir or tmp_path / "data", env=env).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One shared server with small chunks, so that every task spans several of them."""
+    server = Server(
+        tmp_path_factory.mktemp("shared") / "data", env={"NUMCHECK_CHUNK_LINES": "1000"}
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def admin_key(server: Server) -> str:
+    return server.admin_key
+
+
+def wait_for_status(client: httpx.Client, task_id: str, statuses: tuple[str, ...] = ("exported",), timeout: float = 120) -> dict:
+    """Poll a task until it reaches one of `statuses`; fail on any other terminal state."""
+    deadline = time.monotonic() + timeout
+    body: dict = {}
+    while time.monotonic() < deadline:
+        response = client.get(f"/v1/tasks/{task_id}")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if body["status"] in statuses:
+            return body
+        assert body["status"] in ("pending", "processing"), body
+        time.sleep(0.2)
+    raise AssertionError(f"task {task_id} still {body.get('status')} after {timeout}s")
+
+
+def submit(client: httpx.Client, content: bytes, task_type: str = "validate", **fields: str) -> httpx.Response:
+    return client.post(
+        "/v1/tasks",
+        files={"file": ("numbers.txt", content, "text/plain")},
+        data={"task_type": task_type, **fields},
+    )
+
+
+def download_zip(status_body: dict) -> dict[str, str]:
+    """Fetch a result link without an API key; return the zip's files as text."""
+    import io
+    import zipfile
+
+    response = httpx.get(status_body["result_url"], timeout=60)
+    assert response.status_code == 200, response.text
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        return {name: archive.read(name).decode("utf-8") for name in archive.namelist()}
