@@ -31,6 +31,18 @@ def _when(moment) -> str:  # type: ignore[no-untyped-def]
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
+def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A Rich table on a terminal; tab-separated lines with a header row for pipes and scripts."""
+    if console.is_terminal:
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+    for row in (columns, *rows):
+        print("\t".join(row))
+
+
 @contextmanager
 def _stores() -> Iterator[Stores]:
     stores = Stores.open(Settings())
@@ -91,10 +103,8 @@ def keys_list(
     """List API keys (prefixes only; keys themselves are never stored)."""
     with _stores() as stores, stores.sessions.begin() as session:
         owner_id = users.get_by_name(session, user).id if user else None
-        rows = api_keys.list_keys(session, owner_id)
-        table = Table("prefix", "user", "role", "created", "last used", "revoked")
-        for key, owner in rows:
-            table.add_row(
+        rows = [
+            (
                 key.prefix,
                 owner.name,
                 "admin" if owner.is_admin else "user",
@@ -102,7 +112,9 @@ def keys_list(
                 _when(key.last_used_at),
                 _when(key.revoked_at),
             )
-    console.print(table)
+            for key, owner in api_keys.list_keys(session, owner_id)
+        ]
+    _print_table(("prefix", "user", "role", "created", "last used", "revoked"), rows)
 
 
 @keys_app.command("revoke")
@@ -123,14 +135,14 @@ def tasks_list(
         query = select(Task, User).join(User, User.id == Task.user_id)
         if user:
             query = query.where(Task.user_id == users.get_by_name(session, user).id)
-        rows = session.execute(query.order_by(Task.created_at.desc()).limit(limit)).all()
-        table = Table("task", "user", "type", "status", "total", "success", "failure", "created")
-        for task, owner in rows:
-            table.add_row(
+        rows = [
+            (
                 task.id, owner.name, task.task_type, task.status, str(task.total),
                 str(task.success), str(task.failure), _when(task.created_at),
             )
-    console.print(table)
+            for task, owner in session.execute(query.order_by(Task.created_at.desc()).limit(limit))
+        ]
+    _print_table(("task", "user", "type", "status", "total", "success", "failure", "created"), rows)
 
 
 def main() -> None:

@@ -1,0 +1,40 @@
+"""A mixed corpus of phone numbers for the benchmarks: every region, several types, random
+suffixes (so roughly two in three are valid), a few malformed lines."""
+
+from __future__ import annotations
+
+import random
+
+import phonenumbers
+
+_TYPES = (
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE,
+    phonenumbers.PhoneNumberType.TOLL_FREE,
+    phonenumbers.PhoneNumberType.VOIP,
+)
+
+
+def _examples() -> list[str]:
+    examples = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for number_type in _TYPES:
+            example = phonenumbers.example_number_for_type(region, number_type)
+            if example is not None:
+                examples.append(f"+{example.country_code}{example.national_number}")
+    return examples
+
+
+def numbers(count: int, seed: int = 1) -> list[str]:
+    """`count` lines: E.164 numbers with their last digits randomised, ~1 % malformed."""
+    rng = random.Random(seed)
+    examples = _examples()
+    lines = []
+    for _ in range(count):
+        if rng.random() < 0.01:
+            lines.append(rng.choice(("n/a", "+0 123", "+49 1", "unknown")))
+            continue
+        example = rng.choice(examples)
+        keep = max(3, len(example) - rng.randrange(1, 5))
+        lines.append(example[:keep] + "".join(rng.choice("0123456789") for _ in example[keep:]))
+    return lines

@@ -1,0 +1,104 @@
+"""End to end: a 1,000,000-line `validate` task over HTTP on the embedded default, upload start
+to exported, beside phonenumbers' single-core rate on the same lines in the same run.
+
+    .venv/bin/python -m bench.e2e [--lines 1000000] [--reference-lines 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import phonenumbers
+
+from bench.corpus import numbers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def reference_rate(lines: list[str]) -> float:
+    """phonenumbers parse + is_valid_number + number_type + region + carrier + time zones, one core."""
+    from phonenumbers import carrier, timezone
+
+    phonenumbers.enable_pattern_cache()
+    started = time.perf_counter()
+    for line in lines:
+        try:
+            number = phonenumbers.parse(line, None)
+        except phonenumbers.NumberParseException:
+            continue
+        phonenumbers.is_valid_number(number)
+        phonenumbers.number_type(number)
+        phonenumbers.region_code_for_number(number)
+        carrier.name_for_number(number, "en")
+        timezone.time_zones_for_number(number)
+    return len(lines) / (time.perf_counter() - started)
+
+
+def run_task(path: Path, data_dir: Path, env: dict[str, str]) -> float:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "numcheck", "serve", "--port", str(port)],
+        env={**os.environ, "NUMCHECK_DATA_DIR": str(data_dir), "NUMCHECK_LOG_LEVEL": "WARNING", **env},
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        key = (data_dir / "admin-key.txt").read_text().strip()
+        with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=600) as client:
+            started = time.perf_counter()
+            with open(path, "rb") as handle:
+                created = client.post("/v1/tasks", files={"file": ("n.txt", handle)}, data={"task_type": "validate"})
+            created.raise_for_status()
+            task_id = created.json()["task_id"]
+            while True:
+                body = client.get(f"/v1/tasks/{task_id}").json()
+                if body["status"] == "exported":
+                    return time.perf_counter() - started
+                if body["status"] not in ("pending", "processing"):
+                    raise SystemExit(f"task ended {body['status']}: {body.get('message')}")
+                time.sleep(0.05)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--reference-lines", type=int, default=100_000,
+                        help="lines of the same file timed through phonenumbers (a sample keeps the run short)")
+    args = parser.parse_args()
+
+    lines = numbers(args.lines)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "numbers.txt"
+        path.write_text("\n".join(lines) + "\n")
+        seconds = run_task(path, Path(tmp) / "data", {})
+    reference = reference_rate(lines[: args.reference_lines])
+    rate = args.lines / seconds
+    print(f"numcheck e2e    : {args.lines:,} lines in {seconds:.2f} s = {rate:,.0f} numbers/s "
+          f"({os.cpu_count()} cores, embedded default)")
+    print(f"phonenumbers    : {reference:,.0f} numbers/s on one core ({args.reference_lines:,} lines of the same file)")
+    print(f"ratio           : {rate / reference:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

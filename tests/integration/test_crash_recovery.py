@@ -1,0 +1,73 @@
+"""kill -9 of the server while a 300,000-line task runs: the next start finishes it exactly."""
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import download_zip, submit, wait_for_status
+
+LINES = 300_000
+
+
+def worker_pids_of(parent_pid: int) -> list[int]:
+    """Processes whose parent is `parent_pid` (the pool's workers), from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent_pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_kill_9_mid_task_then_restart_finishes_exactly_once(start_server, tmp_path) -> None:
+    data_dir = tmp_path / "data"
+    numbers = [f"+49151{i:08d}" for i in range(LINES)]
+    server = start_server(data_dir, chunk_lines=20_000)
+    with server.client(server.admin_key) as client:
+        task_id = submit(client, ("\n".join(numbers) + "\n").encode()).json()["task_id"]
+        # Kill once some chunks are counted and others are still running.
+        wait_until(lambda: client.get(f"/v1/tasks/{task_id}").json()["success"] >= 40_000,
+                   120, "the first chunks")
+    assert client is not None
+    workers = worker_pids_of(server.process.pid)
+    assert workers, "the pool should have worker processes"
+    server.kill9()
+    # Orphaned workers notice that their server is gone and stop.
+    wait_until(lambda: not any(pid_alive(pid) for pid in workers), 10, "orphaned workers to exit")
+
+    # Second crash, soon after the restart, while recovery is under way.
+    server = start_server(data_dir, chunk_lines=20_000)
+    time.sleep(1.0)
+    server.kill9()
+
+    server = start_server(data_dir, chunk_lines=20_000)
+    with server.client(server.admin_key) as client:
+        status = wait_for_status(client, task_id, timeout=300)
+    assert (status["total"], status["success"], status["failure"]) == (LINES, LINES, 0)
+    rows = list(csv.reader(io.StringIO(download_zip(status)["results.csv"])))
+    assert len(rows) == LINES + 1
+    assert [row[0] for row in rows[1:]] == numbers  # one row per line, in input order

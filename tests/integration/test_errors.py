@@ -1,0 +1,136 @@
+"""Every error of API.md's table that applies: status, code, and that nothing was created."""
+
+import codecs
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Server, numcheck_cli, submit
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory):
+    server = Server(
+        tmp_path_factory.mktemp("errors") / "data",
+        env={
+            "NUMCHECK_MAX_UPLOAD_BYTES": "200000",
+            "NUMCHECK_MAX_LINES": "1000",
+            "NUMCHECK_MAX_LINE_CHARS": "100",
+        },
+    ).start()
+    yield server
+    server.stop()
+
+
+def snapshot(server: Server) -> tuple[int, int, list[str]]:
+    """Task rows, chunk rows and every file under the blob store."""
+    with sqlite3.connect(f"file:{server.data_dir / 'numcheck.db'}?mode=ro", uri=True) as db:
+        tasks = db.execute("SELECT count(*) FROM tasks").fetchone()[0]
+        chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    blob_root = server.data_dir / "blobs"
+    files = sorted(str(p.relative_to(blob_root)) for p in blob_root.rglob("*") if p.is_file())
+    return tasks, chunks, files
+
+
+def assert_refused(server: Server, response: httpx.Response, status: int, code: str, before) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["code"] == code
+    assert isinstance(body["message"], str) and body["message"]
+    assert snapshot(server) == before, "a refused request left something behind"
+    return body
+
+
+def upload(client: httpx.Client, content: bytes, **fields: str) -> httpx.Response:
+    return submit(client, content, **fields)
+
+
+BAD_FILES = [
+    (b"", 400, "empty_file"),
+    (b"\n  \n\r\n", 400, "empty_file"),
+    (b"+12025551234\n\x00\x00\x00\x01binary", 400, "binary_file"),
+    (b"+12025551234\n\xff\xd8\xff\xe0 jpeg?", 400, "undecodable_file"),
+    (codecs.BOM_UTF16_LE + b"\x00\xd8", 400, "undecodable_file"),
+    (b"+12025551234\n" * 1001, 413, "too_many_lines"),
+    (b"+1" + b"2" * 200 + b"\n", 413, "line_too_long"),
+    (b"\n" * 200_001, 413, "file_too_large"),
+]
+
+
+@pytest.mark.parametrize(("content", "status", "code"), BAD_FILES, ids=[c for *_, c in BAD_FILES])
+def test_bad_files(limited: Server, content: bytes, status: int, code: str) -> None:
+    before = snapshot(limited)
+    with limited.client(limited.admin_key) as client:
+        assert_refused(limited, upload(client, content), status, code, before)
+
+
+def test_missing_and_unknown_fields(limited: Server) -> None:
+    before = snapshot(limited)
+    with limited.client(limited.admin_key) as client:
+        no_file = client.post("/v1/tasks", data={"task_type": "validate"}, files={"other": ("x", b"1")})
+        assert_refused(limited, no_file, 400, "invalid_request", before)
+        no_type = client.post("/v1/tasks", files={"file": ("n.txt", b"+12025551234\n")})
+        assert "validate" in assert_refused(limited, no_type, 400, "invalid_request", before)["message"]
+        unknown = upload(client, b"+12025551234\n", task_type="whatsapp")
+        body = assert_refused(limited, unknown, 400, "unknown_task_type", before)
+        assert "validate" in body["message"]  # lists the caller's checks
+        region = upload(client, b"2025551234\n", default_region="XX")
+        assert_refused(limited, region, 400, "invalid_request", before)
+        not_multipart = client.post("/v1/tasks", content=b"+12025551234\n", headers={"Content-Type": "text/plain"})
+        assert_refused(limited, not_multipart, 400, "invalid_request", before)
+        two_files = client.post(
+            "/v1/tasks",
+            data={"task_type": "validate"},
+            files=[("file", ("a.txt", b"+12025551234\n")), ("file", ("b.txt", b"+12025551234\n"))],
+        )
+        assert_refused(limited, two_files, 400, "invalid_request", before)
+
+
+def test_authentication(limited: Server, tmp_path: Path) -> None:
+    before = snapshot(limited)
+    files = {"file": ("n.txt", b"+12025551234\n")}
+    with limited.client() as anonymous:
+        missing = anonymous.post("/v1/tasks", files=files, data={"task_type": "validate"})
+        assert_refused(limited, missing, 401, "invalid_api_key", before)
+        for key in ("nonsense", "nck_aaaaaaaa_bbbbbbbb", limited.admin_key + "x"):
+            wrong = anonymous.post("/v1/tasks", files=files, data={"task_type": "validate"}, headers={"X-API-Key": key})
+            assert_refused(limited, wrong, 401, "invalid_api_key", before)
+        in_query = anonymous.post(
+            "/v1/tasks", params={"api_key": limited.admin_key}, files=files, data={"task_type": "validate"}
+        )
+        assert_refused(limited, in_query, 401, "key_in_query_string", before)
+        # Even with a valid header, a key in the URL is refused: it would end up in logs.
+        both = anonymous.get("/v1/tasks", params={"api_key": "x"}, headers={"X-API-Key": limited.admin_key})
+        assert both.status_code == 401
+
+    key = limited.create_key("carol")
+    prefix = key.split("_")[1]
+    with limited.client(key) as carol:
+        assert carol.get("/v1/tasks").status_code == 200
+        revoked = numcheck_cli(limited.data_dir, "keys", "revoke", prefix)
+        assert revoked.returncode == 0, revoked.stderr
+        assert_refused(limited, carol.post("/v1/tasks", files=files, data={"task_type": "validate"}), 401, "invalid_api_key", before)
+
+
+def test_unknown_task(limited: Server) -> None:
+    before = snapshot(limited)
+    with limited.client(limited.admin_key) as client:
+        for call in (
+            lambda: client.get("/v1/tasks/" + "0" * 20),
+            lambda: client.post("/v1/gettasks", data={"task_id": "0" * 20}),
+            lambda: client.post("/v1/gettasks", json={"task_id": "x"}),
+            lambda: client.delete("/v1/tasks/" + "0" * 20),
+        ):
+            assert_refused(limited, call(), 404, "task_not_found", before)
+        assert_refused(limited, client.post("/v1/gettasks", json={}), 400, "invalid_request", before)
+        assert_refused(limited, client.post("/v1/gettasks", content=b"{", headers={"Content-Type": "application/json"}), 400, "invalid_request", before)
+        assert_refused(limited, client.get("/v1/nothing-here"), 404, "not_found", before)
+
+
+def test_a_file_exactly_at_the_limits_is_accepted(limited: Server) -> None:
+    with limited.client(limited.admin_key) as client:
+        response = upload(client, b"+12025551234\n" * 1000)
+        assert response.status_code == 200, response.text
+        assert response.json()["total"] == 1000
