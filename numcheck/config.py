@@ -52,11 +52,20 @@ class Settings(BaseSettings):
     chunk_max_attempts: int = Field(
         3, ge=1, description="Attempts at one chunk before its task fails (poison chunks)."
     )
+    cache_dir: Path | None = Field(
+        None,
+        description="Where the compiled validator is cached (rebuilt when phonenumbers changes); "
+        "default: `cache` in the data dir.",
+    )
     log_level: str = Field("INFO", description="Log level of the server and workers.")
 
     @property
     def database_url(self) -> str:
         return f"sqlite:///{self.data_dir.resolve() / 'numcheck.db'}"
+
+    @property
+    def validator_cache_dir(self) -> Path:
+        return (self.cache_dir or self.data_dir / "cache").resolve()
 
     @property
     def blob_dir(self) -> Path:

@@ -102,6 +102,12 @@ class Server:
         return result.stdout.strip().splitlines()[-1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_validator_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One compiled-validator cache for every server of the run (each would build its own)."""
+    os.environ.setdefault("NUMCHECK_CACHE_DIR", str(tmp_path_factory.mktemp("validator-cache")))
+
+
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator:
     """Start servers with extra NUMCHECK_* settings; all are stopped at the end of the test."""

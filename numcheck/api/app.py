@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 import numcheck
+from numcheck import checks
 from numcheck.accounts import users
 from numcheck.api import errors as api_errors
 from numcheck.api.access_log import AccessLog
@@ -62,6 +64,8 @@ def create_app(settings: Settings) -> FastAPI:
         if isinstance(stores.blobs, LocalBlobStore):
             stores.blobs.sweep_temporaries(older_than_seconds=0)
         link_secret = secrets.load_or_create(settings.data_dir.resolve() / LINK_SECRET_FILE)
+        # Build (or check) the compiled validator once here, so workers only read the cache.
+        await run_in_threadpool(checks.prepare, settings.validator_cache_dir)
         dispatcher = _start_dispatcher(stores)
         app.state.runtime = Runtime(stores=stores, link_secret=link_secret, dispatcher=dispatcher)
         log.info("numcheck %s ready; data dir %s", numcheck.__version__, settings.data_dir.resolve())

@@ -1,6 +1,9 @@
 """The checks a task can run: a name, result columns, and `check_batch(lines) -> outcomes`."""
 
-from numcheck.checks.base import Check, Failure, Outcome
+from pathlib import Path
+
+from numcheck.checks import validate
+from numcheck.checks.base import BatchResult, Check, Failure, Outcome
 from numcheck.checks.validate import ValidateCheck
 
 BUILTIN_CHECKS: dict[str, Check] = {check.name: check for check in (ValidateCheck(),)}
@@ -11,4 +14,9 @@ def builtin(name: str) -> Check | None:
     return BUILTIN_CHECKS.get(name)
 
 
-__all__ = ["BUILTIN_CHECKS", "Check", "Failure", "Outcome", "builtin"]
+def prepare(cache_dir: Path | None) -> None:
+    """Load what the checks need once per process (the compiled validator, built if missing)."""
+    validate.prepare(cache_dir)
+
+
+__all__ = ["BUILTIN_CHECKS", "BatchResult", "Check", "Failure", "Outcome", "builtin", "prepare"]

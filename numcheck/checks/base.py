@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -18,6 +18,13 @@ class Failure:
 Outcome = tuple[str, ...] | Failure
 
 
+@dataclass
+class BatchResult:
+    outcomes: list[Outcome]
+    # Counters for summary.json, e.g. {"fallbacks": 3}: lines the fast path handed to the reference.
+    stats: dict[str, int] = field(default_factory=dict)
+
+
 class Check(Protocol):
     name: str
     description: str
@@ -27,6 +34,6 @@ class Check(Protocol):
         """Facts naming the data the answers came from, for summary.json."""
         ...
 
-    def check_batch(self, lines: Sequence[str], default_region: str | None) -> list[Outcome]:
+    def check_batch(self, lines: Sequence[str], default_region: str | None) -> BatchResult:
         """Check raw lines (one outcome each, same order)."""
         ...

@@ -96,6 +96,7 @@ class Chunk(Base):
     status: Mapped[str] = mapped_column(String(12), default="pending")
     success: Mapped[int] = mapped_column(Integer, default=0)
     failure: Mapped[int] = mapped_column(Integer, default=0)
+    fallbacks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

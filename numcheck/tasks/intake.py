@@ -244,6 +244,7 @@ def create(
             status="pending",
             success=0,
             failure=0,
+            fallbacks=0,
             attempts=0,
         )
         for idx, plan in enumerate(result.chunks)

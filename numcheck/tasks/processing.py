@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.models import Chunk, Task, utcnow
@@ -45,14 +45,21 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
         for offset, line in enumerate(text.split("\n"))
         if line.strip()
     ]
-    outcomes = catalog.for_task(task_type).check_batch([line for _, line in numbered], region)
-    success, failure = resultfile.write_parts(stores.blobs, task_id, idx, numbered, outcomes)
+    result = catalog.for_task(task_type).check_batch([line for _, line in numbered], region)
+    success, failure = resultfile.write_parts(stores.blobs, task_id, idx, numbered, result.outcomes)
+    fallbacks = result.stats.get("fallbacks", 0)
 
     with stores.sessions.begin() as session:
         moved = session.execute(
             update(Chunk)
             .where(Chunk.task_id == task_id, Chunk.idx == idx, Chunk.status == "pending")
-            .values(status="done", success=success, failure=failure, leased_until=None)
+            .values(
+                status="done",
+                success=success,
+                failure=failure,
+                fallbacks=fallbacks,
+                leased_until=None,
+            )
         ).rowcount
         if moved:
             session.execute(
@@ -84,6 +91,10 @@ def finalize(stores: Stores, task_id: str) -> None:
         summary = records.status_body(task)
         summary.update(status="exported", updated_at=records.rfc3339(exported_at))
         summary["check"] = json.loads(task.check_facts or "{}")
+        # Lines the compiled path handed to the phonenumbers reference (ideally none).
+        summary["check"]["reference_fallbacks"] = session.scalar(
+            select(func.coalesce(func.sum(Chunk.fallbacks), 0)).where(Chunk.task_id == task_id)
+        )
         chunk_count, task_type = task.chunk_count, task.task_type
 
     key = blob_keys.result_key(task_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numcheck import checks
 from numcheck.config import Settings
 from numcheck.logs import configure_logging
 from numcheck.storage.stores import Stores
@@ -14,6 +15,7 @@ def init(settings: Settings) -> None:
     """Open this process's database connections and blob store (once per worker process)."""
     global _stores
     configure_logging(settings.log_level)
+    checks.prepare(settings.validator_cache_dir)
     _stores = Stores.open(settings)
 
 

@@ -1,0 +1,1 @@
+"""libphonenumber's metadata compiled into digit automata: phonenumbers' answers, vectorized."""
