@@ -26,27 +26,6 @@ def compiled_validator() -> CompiledValidator:
     return _validator or prepare(None)
 
 
-def candidates_of(
-    lines: Sequence[str], default_region: str | None
-) -> tuple[list[str], list[int], dict[int, str]]:
-    """Normalize lines: (candidates, their line indexes, failure reasons by line index)."""
-    candidates: list[str] = []
-    positions: list[int] = []
-    failures: dict[int, str] = {}
-    for i, line in enumerate(lines):
-        # Most lines are already E.164: skip the general normalization for them.
-        if line[:1] == "+" and line.isascii() and line[1:].isdigit():
-            candidates.append(line)
-            positions.append(i)
-            continue
-        try:
-            candidates.append(numbers.normalize_line(line, default_region))
-            positions.append(i)
-        except numbers.NotANumber as exc:
-            failures[i] = exc.reason
-    return candidates, positions, failures
-
-
 class ValidateCheck:
     name = "validate"
     description = (
@@ -59,8 +38,7 @@ class ValidateCheck:
         return {"phonenumbers_metadata": numbers.reference.METADATA_VERSION}
 
     def check_batch(self, lines: Sequence[str], default_region: str | None) -> BatchResult:
-        candidates, positions, failures = candidates_of(lines, default_region)
-        batch = compiled_validator().describe_batch(candidates, default_region)
+        batch = compiled_validator().describe_lines(list(lines), default_region)
         rows = zip(
             batch.e164,
             map(_YES_NO.get, batch.valid),
@@ -70,11 +48,10 @@ class ValidateCheck:
             batch.timezones,
         )
         stats = {"fallbacks": batch.fallbacks}
-        if not failures and None not in batch.reasons:
+        if batch.reasons.count(None) == len(batch.reasons):
             return BatchResult(list(rows), stats)  # the common case: every line a number
-        outcomes: list[Outcome] = [Failure("")] * len(lines)
-        for i, reason in failures.items():
-            outcomes[i] = Failure(reason)
-        for i, reason, row in zip(positions, batch.reasons, rows):
-            outcomes[i] = Failure(reason) if reason is not None else row
+        outcomes: list[Outcome] = [
+            row if reason is None else Failure(reason)
+            for reason, row in zip(batch.reasons, rows, strict=True)
+        ]
         return BatchResult(outcomes, stats)
