@@ -26,7 +26,7 @@ from numcheck.numbers.compiled import tables as compiled_tables
 from numcheck.numbers.compiled.tables import CARRIER_TYPES, MAX_NSN, PAD, TYPE_NAMES, Tables
 from numcheck.numbers.normalize import NotANumber, normalize_line
 
-_WIDTH = 21  # "+", up to 3 digits of calling code and 17 of national number
+_WIDTH = 24  # "+" and 23 digits: room for a national prefix before 17 national digits
 _COLUMNS = np.arange(_WIDTH)
 _PREFIX_DEPTH = 9  # longest carrier and time-zone prefixes (asserted when the tables are built)
 _UNSTRIPPABLE = (
@@ -162,6 +162,10 @@ class CompiledValidator:
         cc_length = self._cc_length_of_prefix[prefix]
         nsn_length = lengths - 1 - cc_length
         reasons = np.full(n, None, dtype=object)
+        # "+" and one or two digits: parse() finds no viable number in so little.
+        tiny = (buffer[starts] == 43) & (lengths <= 3) & np.all((digits <= 9) | ~inside, axis=1)
+        reasons[tiny] = "not_a_number"
+        simple_or_tiny = simple | tiny
         reasons[simple & (cc == 0)] = "invalid_country_code"
         reasons[simple & (cc != 0) & (nsn_length < 2)] = "too_short"
         rows = np.flatnonzero(simple & (cc != 0) & (nsn_length >= 2))
@@ -192,7 +196,7 @@ class CompiledValidator:
             e164 = [text for text, kept in zip(e164, keep.tolist(), strict=True) if kept]
 
         values = self._classify(cc, nsn, nsn_length, e164_digits)
-        unusual = np.flatnonzero(~simple).tolist()
+        unusual = np.flatnonzero(~simple_or_tiny).tolist()
         if len(rows) == n:  # the common case: every line parsed
             return Batch(reasons.tolist(), e164, *values), unusual
         batch = Batch.empty(n)
