@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     )
     chunk_max_attempts: int = Field(
         3, ge=1, description="Attempts at one chunk before its task fails (poison chunks)."
+    )
+    registry_key: SecretStr | None = Field(
+        None,
+        description="Hex key (32-128 hex digits) of the registry hashes; default: generated "
+        "into `registry.key` in the data dir. Scale-out: set the same key everywhere.",
     )
     cache_dir: Path | None = Field(
         None,

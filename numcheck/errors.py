@@ -111,3 +111,9 @@ class KeyNotFound(NumcheckError):
     """No such API key."""
 
     code = "key_not_found"
+
+
+class RegistryNotFound(NumcheckError):
+    """No such registry."""
+
+    code = "registry_not_found"

@@ -14,7 +14,7 @@ from numcheck import checks
 from numcheck.accounts import users
 from numcheck.api import errors as api_errors
 from numcheck.api.access_log import AccessLog
-from numcheck.api.routes import meta, results, tasks
+from numcheck.api.routes import meta, registries, results, tasks
 from numcheck.api.runtime import Runtime
 from numcheck.config import Settings
 from numcheck.dispatch.pool import ProcessPoolDispatcher
@@ -85,5 +85,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(meta.router)
     app.include_router(results.router)
+    app.include_router(registries.router)
     app.add_middleware(AccessLog)
     return app

@@ -27,6 +27,7 @@ STATUS: dict[type[errors.NumcheckError], int] = {
     errors.ResultUnavailable: 404,
     errors.UserNotFound: 404,
     errors.KeyNotFound: 404,
+    errors.RegistryNotFound: 404,
     errors.FileTooLarge: 413,
     errors.TooManyLines: 413,
     errors.LineTooLong: 413,

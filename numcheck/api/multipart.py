@@ -30,7 +30,7 @@ class FileSink(Protocol):
 
 
 class _FormReader:
-    def __init__(self, file_field: str, open_sink: Callable[[], FileSink]) -> None:
+    def __init__(self, file_field: str, open_sink: Callable[[dict[str, str]], FileSink]) -> None:
         self.fields: dict[str, str] = {}
         self.sink: FileSink | None = None
         self._file_field = file_field
@@ -73,7 +73,7 @@ class _FormReader:
         if name == self._file_field:
             if self.sink is not None:
                 raise errors.InvalidRequest(f"Send one {self._file_field!r} field, not several.")
-            self.sink = self._open_sink()
+            self.sink = self._open_sink(dict(self.fields))
             self._to_sink = True
         elif len(self.fields) >= _MAX_FIELDS:
             raise errors.InvalidRequest("Too many form fields.")
@@ -97,9 +97,12 @@ class _FormReader:
 
 
 async def stream_form(
-    request: Request, *, file_field: str, open_sink: Callable[[], FileSink]
+    request: Request, *, file_field: str, open_sink: Callable[[dict[str, str]], FileSink]
 ) -> tuple[dict[str, str], FileSink | None]:
-    """Read a multipart body; return its small fields and the sink that took the file part."""
+    """Read a multipart body; return its small fields and the sink that took the file part.
+
+    `open_sink` is called when the file part begins, with the fields that came before it.
+    """
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:

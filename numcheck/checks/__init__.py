@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from numcheck.checks import validate
+from numcheck.numbers.compiled import validator
 from numcheck.checks.base import BatchResult, Check, Failure, Outcome
 from numcheck.checks.validate import ValidateCheck
 
@@ -16,7 +16,7 @@ def builtin(name: str) -> Check | None:
 
 def prepare(cache_dir: Path | None) -> None:
     """Load what the checks need once per process (the compiled validator, built if missing)."""
-    validate.prepare(cache_dir)
+    validator.prepare(cache_dir)
 
 
 __all__ = ["BUILTIN_CHECKS", "BatchResult", "Check", "Failure", "Outcome", "builtin", "prepare"]

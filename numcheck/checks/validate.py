@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from numcheck import numbers
 from numcheck.checks.base import BatchResult, Failure, Outcome
-from numcheck.numbers.compiled.validator import CompiledValidator
+from numcheck.numbers.compiled import validator
 
 _YES_NO = {True: "yes", False: "no"}
 
 
-_validator: CompiledValidator | None = None
-
-
-def prepare(cache_dir: Path | None) -> CompiledValidator:
-    """Load this process's compiled validator, building and caching it on first use."""
-    global _validator
-    _validator = CompiledValidator.load(cache_dir)
-    return _validator
-
-
-def compiled_validator() -> CompiledValidator:
-    return _validator or prepare(None)
+compiled_validator = validator.shared
 
 
 class ValidateCheck:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,6 +23,10 @@ from numcheck.storage.stores import Stores
 app = typer.Typer(help="numcheck: self-hosted bulk phone-number verification.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+registry_app = typer.Typer(
+    help="Registries: sets of numbers you may query, stored as keyed hashes.", no_args_is_help=True
+)
+app.add_typer(registry_app, name="registry")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -143,6 +148,106 @@ def tasks_list(
             for task, owner in session.execute(query.order_by(Task.created_at.desc()).limit(limit))
         ]
     _print_table(("task", "user", "type", "status", "total", "success", "failure", "created"), rows)
+
+
+@registry_app.command("load")
+def registry_load(
+    name: Annotated[str, typer.Argument(help="Registry name; it becomes a task_type.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Text or CSV file.")],
+    column: Annotated[str | None, typer.Option(help="CSV: the header of the number column.")] = None,
+    add: Annotated[bool, typer.Option("--add", help="New version = current plus the file.")] = False,
+    remove: Annotated[bool, typer.Option("--remove", help="New version = current minus the file.")] = False,
+    default_region: Annotated[
+        str | None, typer.Option(help="Read national-format numbers as this region's (e.g. DE).")
+    ] = None,
+) -> None:
+    """Load a new version of a registry (a full load replaces it)."""
+    from numcheck import checks
+    from numcheck.numbers.compiled import validator
+    from numcheck.registries import loading
+    from numcheck.registries import records as registry_records
+
+    if add and remove:
+        err_console.print("[red]error:[/red] choose --add or --remove, not both.")
+        raise typer.Exit(2)
+    mode = "add" if add else "remove" if remove else "replace"
+    with _stores() as stores:
+        registry_records.check_name(name, set(checks.BUILTIN_CHECKS))
+        validator.prepare(stores.settings.validator_cache_dir)
+        load = loading.start(
+            stores.settings, column=column, default_region=default_region.upper() if default_region else None
+        )
+        try:
+            with open(file, "rb") as handle:
+                while block := handle.read(1 << 20):
+                    load.feed(block)
+            report = loading.publish(stores, name, mode, load)
+        finally:
+            load.discard()
+    _print_table(
+        ("registry", "version", "mode", "entries", "numbers read", "duplicates", "invalid", "first invalid lines"),
+        [(
+            report.name, str(report.version), report.mode, str(report.entries), str(report.numbers),
+            str(report.duplicates), str(report.invalid), " ".join(map(str, report.invalid_lines)) or "-",
+        )],
+    )
+
+
+@registry_app.command("list")
+def registry_list() -> None:
+    """Registries, their current versions and how many users are granted each."""
+    from numcheck.registries import records as registry_records
+
+    with _stores() as stores, stores.sessions.begin() as session:
+        rows = [
+            (
+                registry.name,
+                str(version.version) if version else "-",
+                str(version.entries) if version else "-",
+                _when(version.created_at) if version else "-",
+                str(granted),
+            )
+            for registry, version, granted in registry_records.listing(session)
+        ]
+    _print_table(("registry", "version", "entries", "loaded", "granted users"), rows)
+
+
+@registry_app.command("delete")
+def registry_delete(name: Annotated[str, typer.Argument()]) -> None:
+    """Delete a registry (running tasks finish on the version they started with)."""
+    from numcheck.registries import records as registry_records
+
+    with _stores() as stores:
+        with stores.sessions.begin() as session:
+            registry_records.delete(session, name)
+        registry_records.collect_unused(stores)
+    err_console.print(f"Deleted registry {name}.")
+
+
+@registry_app.command("grant")
+def registry_grant(
+    name: Annotated[str, typer.Argument()],
+    user: Annotated[str, typer.Option("--user", help="User name.")],
+) -> None:
+    """Let a user run this registry as a check."""
+    from numcheck.registries import records as registry_records
+
+    with _stores() as stores, stores.sessions.begin() as session:
+        registry_records.grant(session, name, users.get_by_name(session, user))
+    err_console.print(f"Granted {name} to {user}.")
+
+
+@registry_app.command("revoke")
+def registry_revoke(
+    name: Annotated[str, typer.Argument()],
+    user: Annotated[str, typer.Option("--user", help="User name.")],
+) -> None:
+    """Take a registry away from a user."""
+    from numcheck.registries import records as registry_records
+
+    with _stores() as stores, stores.sessions.begin() as session:
+        registry_records.revoke(session, name, users.get_by_name(session, user))
+    err_console.print(f"Revoked {name} from {user}.")
 
 
 def main() -> None:

@@ -60,6 +60,10 @@ class BlobStore(Protocol):
         """Delete every key under `prefix/`."""
         ...
 
+    def local_path(self, key: str) -> Path:
+        """A local file holding `key` (for memory-mapping); FileNotFoundError when missing."""
+        ...
+
 
 class LocalBlobStore:
     """Blobs as files below one directory."""
@@ -103,6 +107,12 @@ class LocalBlobStore:
 
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self.path(prefix), ignore_errors=True)
+
+    def local_path(self, key: str) -> Path:
+        path = self.path(key)
+        if not path.is_file():
+            raise FileNotFoundError(key)
+        return path
 
     def sweep_temporaries(self, older_than_seconds: float = 3600) -> int:
         """Remove temporary files left by writers that died; returns how many."""

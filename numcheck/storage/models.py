@@ -78,6 +78,8 @@ class Task(Base):
     chunks_done: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     check_facts: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, for summary.json
+    # The registry version a registry task answers from, fixed when the task is created.
+    registry_version_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     finalize_leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -100,3 +102,36 @@ class Chunk(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Registry(Base):
+    """A named registry; its answers come from `current_version_id`."""
+
+    __tablename__ = "registries"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    current_version_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RegistryVersion(Base):
+    """An immutable snapshot of keyed hashes. Outlives its registry while a task still uses it."""
+
+    __tablename__ = "registry_versions"
+    __table_args__ = (Index("ix_registry_versions_name_version", "name", "version", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    entries: Mapped[int] = mapped_column(BigInteger)
+    mode: Mapped[str] = mapped_column(String(8))  # replace, add or remove
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RegistryGrant(Base):
+    __tablename__ = "registry_grants"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

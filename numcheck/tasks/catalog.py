@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+
 from sqlalchemy.orm import Session
 
 from numcheck import checks, errors
 from numcheck.checks import Check
+from numcheck.checks.registry import RegistryCheck
+from numcheck.config import Settings
+from numcheck.registries import records as registry_records
+from numcheck.registries.hashing import KeyedHasher
+from numcheck.registries.keys import registry_key
+from numcheck.registries.snapshot import SnapshotCache
 from numcheck.storage.models import User
+from numcheck.storage.stores import Stores
+
+# A worker process maps each registry version once and reuses it across chunks and tasks.
+_snapshots = SnapshotCache()
+
+
+def hasher(settings: Settings) -> KeyedHasher:
+    return _hasher_for(registry_key(settings))
+
+
+@lru_cache(maxsize=4)
+def _hasher_for(key: bytes) -> KeyedHasher:
+    return KeyedHasher(key)
 
 
 def available(session: Session, user: User) -> dict[str, Check]:
-    """The checks `user` may run, by name."""
-    return dict(checks.BUILTIN_CHECKS)
+    """The checks `user` may run, by name: the built-in ones and the registries granted."""
+    mine: dict[str, Check] = dict(checks.BUILTIN_CHECKS)
+    for version in registry_records.usable_by(session, user):
+        mine[version.name] = RegistryCheck(
+            version.name, version=version.version, version_id=version.id, entries=version.entries
+        )
+    return mine
 
 
 def resolve(session: Session, user: User, task_type: str | None) -> Check:
@@ -30,9 +57,22 @@ def resolve(session: Session, user: User, task_type: str | None) -> Check:
     return check
 
 
-def for_task(task_type: str) -> Check:
-    """The check a stored task runs (access was decided at creation)."""
-    check = checks.builtin(task_type)
-    if check is None:
+def for_task(
+    stores: Stores, task_type: str, registry_version_id: int | None, check_facts: str | None
+) -> Check:
+    """The check a stored task runs, answering from the registry version it started with."""
+    builtin = checks.builtin(task_type)
+    if builtin is not None:
+        return builtin
+    if registry_version_id is None:
         raise LookupError(f"no check named {task_type!r}")
-    return check
+    facts = json.loads(check_facts or "{}")
+    key = registry_records.snapshot_key(task_type, facts["registry_version"])
+    return RegistryCheck(
+        task_type,
+        version=facts["registry_version"],
+        version_id=registry_version_id,
+        entries=facts["registry_entries"],
+        snapshot=lambda: _snapshots.get(registry_version_id, stores.blobs.local_path(key)),
+        hasher=hasher(stores.settings),
+    )

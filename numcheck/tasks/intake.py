@@ -6,7 +6,6 @@ numbers still match the caller's file). Chunk boundaries are byte offsets into i
 
 from __future__ import annotations
 
-import codecs
 import json
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -19,13 +18,7 @@ from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import Chunk, Task, User, utcnow
 from numcheck.tasks import catalog
-
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-
+from numcheck.textlines import LineSplitter
 
 @dataclass(frozen=True)
 class Limits:
@@ -56,10 +49,7 @@ class UploadIntake:
         self._out = out
         self._limits = limits
         self._received = 0
-        self._head = b""  # the first bytes, until the encoding is known
-        self._decoder: codecs.IncrementalDecoder | None = None
-        self._pending_cr = False  # a trailing CR whose LF may arrive in the next piece
-        self._carry = ""  # the unfinished last line
+        self._splitter = LineSplitter(limits.max_line_chars)
         self._written = 0
         self._next_line = 1  # number of the next physical line
         self._total = 0
@@ -72,68 +62,19 @@ class UploadIntake:
         self._received += len(data)
         if self._received > self._limits.max_bytes:
             raise errors.FileTooLarge(f"The file is over the limit of {self._limits.max_bytes} bytes.")
-        if self._decoder is None:
-            self._head += data
-            if len(self._head) < 4:
-                return
-            data, self._head = self._start_decoding(self._head), b""
-        self._take(self._decode(data, final=False), final=False)
+        lines = self._splitter.feed(data)
+        if lines:
+            self._account(lines)
 
     def finish(self) -> IntakeResult:
-        if self._decoder is None:
-            tail = self._decode(self._start_decoding(self._head), final=True)
-        else:
-            tail = self._decode(b"", final=True)
-        self._take(tail, final=True)
+        lines = self._splitter.finish()
+        if lines:
+            self._account(lines)
         if self._chunk_lines:
             self._close_chunk()
         if self._total == 0:
             raise errors.EmptyFile()
         return IntakeResult(total=self._total, chunks=self._chunks)
-
-    # -- decoding ---------------------------------------------------------------------------
-
-    def _start_decoding(self, head: bytes) -> bytes:
-        """Pick the decoder from the byte-order mark (UTF-8 without one); return what follows it."""
-        for bom, encoding in _BOMS:
-            if head.startswith(bom):
-                self._decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-                return head[len(bom) :]
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
-        return head
-
-    def _decode(self, data: bytes, *, final: bool) -> str:
-        assert self._decoder is not None
-        try:
-            text = self._decoder.decode(data, final)
-        except UnicodeDecodeError:
-            raise errors.UndecodableFile() from None
-        if "\x00" in text:
-            raise errors.BinaryFile()
-        return text
-
-    # -- lines ------------------------------------------------------------------------------
-
-    def _take(self, text: str, *, final: bool) -> None:
-        if self._pending_cr:
-            text, self._pending_cr = "\r" + text, False
-        if not final and text.endswith("\r"):
-            text, self._pending_cr = text[:-1], True
-        if "\r" in text:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        lines = (self._carry + text).split("\n")
-        self._carry = lines.pop()
-        if final and self._carry:
-            lines.append(self._carry)
-            self._carry = ""
-        if len(self._carry) > self._limits.max_line_chars or (
-            lines and max(map(len, lines)) > self._limits.max_line_chars
-        ):
-            raise errors.LineTooLong(
-                f"A line is longer than the limit of {self._limits.max_line_chars} characters."
-            )
-        if lines:
-            self._account(lines)
 
     def _account(self, lines: list[str]) -> None:
         """Write complete lines, count the non-blank ones, and cut chunks where they fill up."""
@@ -228,6 +169,7 @@ def create(
         chunk_count=len(result.chunks),
         chunks_done=0,
         check_facts=json.dumps({"name": check.name, **check.version_facts()}),
+        registry_version_id=getattr(check, "version_id", None),
         created_at=now,
         updated_at=now,
     )

@@ -12,6 +12,7 @@ import logging
 
 from sqlalchemy import func, select, update
 
+from numcheck.registries import records as registry_records
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.models import Chunk, Task, utcnow
 from numcheck.storage.stores import Stores
@@ -38,6 +39,7 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
             task.status, task.updated_at = "processing", utcnow()
         start, end, first_line = chunk.start_byte, chunk.end_byte, chunk.first_line
         task_type, region = task.task_type, task.default_region
+        registry_version_id, check_facts = task.registry_version_id, task.check_facts
 
     text = stores.blobs.read_range(blob_keys.upload_key(task_id), start, end).decode("utf-8")
     numbered = [
@@ -45,7 +47,8 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
         for offset, line in enumerate(text.split("\n"))
         if line.strip()
     ]
-    result = catalog.for_task(task_type).check_batch([line for _, line in numbered], region)
+    check = catalog.for_task(stores, task_type, registry_version_id, check_facts)
+    result = check.check_batch([line for _, line in numbered], region)
     success, failure = resultfile.write_parts(stores.blobs, task_id, idx, numbered, result.outcomes)
     fallbacks = result.stats.get("fallbacks", 0)
 
@@ -96,11 +99,17 @@ def finalize(stores: Stores, task_id: str) -> None:
             select(func.coalesce(func.sum(Chunk.fallbacks), 0)).where(Chunk.task_id == task_id)
         )
         chunk_count, task_type = task.chunk_count, task.task_type
+        registry_version_id, check_facts = task.registry_version_id, task.check_facts
 
     key = blob_keys.result_key(task_id)
     with stores.blobs.writer(key) as out:
         resultfile.write_zip(
-            stores.blobs, out, task_id, chunk_count, catalog.for_task(task_type).columns, summary
+            stores.blobs,
+            out,
+            task_id,
+            chunk_count,
+            catalog.for_task(stores, task_type, registry_version_id, check_facts).columns,
+            summary,
         )
 
     with stores.sessions.begin() as session:
@@ -113,6 +122,8 @@ def finalize(stores: Stores, task_id: str) -> None:
     if exported:
         stores.blobs.delete_prefix(blob_keys.parts_prefix(task_id))
         stores.blobs.delete(blob_keys.upload_key(task_id))
+        if registry_version_id is not None:
+            registry_records.collect_unused(stores)  # the version may have waited for this task
         log.info("task exported task_id=%s", task_id)
     elif status != "exported":
         stores.blobs.delete(key)  # cancelled while the zip was being written

@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from numcheck import errors
 from numcheck.storage import blobs as blob_keys
+from numcheck.registries import records as registry_records
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import Task, utcnow
+from numcheck.storage.stores import Stores
 
 ACTIVE = ("pending", "processing")
 TERMINAL = ("exported", "failed", "cancelled", "expired")
@@ -100,3 +102,11 @@ def delete_files(blobs: BlobStore, task_id: str) -> None:
     blobs.delete(blob_keys.upload_key(task_id))
     blobs.delete_prefix(blob_keys.parts_prefix(task_id))
     blobs.delete(blob_keys.result_key(task_id))
+
+
+def release(stores: Stores, task_id: str, registry_version_id: int | None) -> None:
+    """After a task stopped for good (cancelled, failed, deleted): its files, and the registry
+    version it kept alive, go."""
+    delete_files(stores.blobs, task_id)
+    if registry_version_id is not None:
+        registry_records.collect_unused(stores)

@@ -43,7 +43,7 @@ def claim(stores: Stores, limit: int) -> list[Job]:
     now = utcnow()
     until = now + timedelta(seconds=settings.chunk_lease_seconds)
     jobs: list[Job] = []
-    failed: list[str] = []
+    failed: dict[str, int | None] = {}
     with stores.sessions.begin() as session:
         finishing = session.scalars(
             select(Task)
@@ -78,7 +78,7 @@ def claim(stores: Stores, limit: int) -> list[Job]:
                     f"Chunk {chunk.idx} failed {chunk.attempts} times; the task was stopped "
                     "and nothing is charged. Retry later or contact the operator."
                 )
-                failed.append(task.id)
+                failed[task.id] = task.registry_version_id
                 log.error("task failed task_id=%s chunk=%s attempts=%s", task.id, chunk.idx,
                           chunk.attempts)
                 continue
@@ -86,8 +86,8 @@ def claim(stores: Stores, limit: int) -> list[Job]:
             chunk.lease_token = secrets.token_hex(8)
             chunk.leased_until = until
             jobs.append(Job("chunk", chunk.task_id, chunk.idx, chunk.lease_token))
-    for task_id in failed:
-        records.delete_files(stores.blobs, task_id)
+    for task_id, registry_version_id in failed.items():
+        records.release(stores, task_id, registry_version_id)
     return [job for job in jobs if job.task_id not in failed]
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from numcheck import checks
 from numcheck.config import Settings
 from numcheck.logs import configure_logging
 from numcheck.storage.stores import Stores
 from numcheck.tasks import scheduling
 
+log = logging.getLogger(__name__)
 _stores: Stores | None = None
 
 
@@ -21,4 +24,9 @@ def init(settings: Settings) -> None:
 
 def run(job: scheduling.Job) -> bool:
     assert _stores is not None, "worker.init was not called in this process"
-    return scheduling.run(_stores, job)
+    try:
+        return scheduling.run(_stores, job)
+    except Exception:
+        # The traceback names code, not data: no line of the file is ever put in an exception.
+        log.exception("job failed kind=%s task_id=%s", job.kind, job.task_id)
+        raise

@@ -48,7 +48,7 @@ async def create_task(
     arrives."""
     upload: intake.PendingUpload | None = None
 
-    def open_upload() -> intake.PendingUpload:
+    def open_upload(_: dict[str, str]) -> intake.PendingUpload:
         nonlocal upload
         upload = intake.PendingUpload(runtime.stores.blobs, _limits(runtime))
         return upload
@@ -161,6 +161,6 @@ def cancel_task(
     """Cancels a pending or processing task; for a finished one, deletes its files."""
     task = records.cancel_or_delete(session, user.id, task_id)
     session.commit()
-    records.delete_files(runtime.stores.blobs, task.id)
+    records.release(runtime.stores, task.id, task.registry_version_id)
     request.state.task_id = task.id
     return status_response(request, runtime, task)

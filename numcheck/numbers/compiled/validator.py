@@ -47,6 +47,21 @@ def default_cache_dir() -> Path:
     return Path(base) / "numcheck"
 
 
+_shared: CompiledValidator | None = None
+
+
+def prepare(cache_dir: Path | None) -> CompiledValidator:
+    """Load this process's validator from `cache_dir`, building and caching it when missing."""
+    global _shared
+    _shared = CompiledValidator.load(cache_dir)
+    return _shared
+
+
+def shared() -> CompiledValidator:
+    """This process's validator (prepared from the default cache dir if nobody prepared it)."""
+    return _shared or prepare(None)
+
+
 @dataclass
 class Batch:
     """Columns aligned with the input lines: a failure reason, or the values (reason None)."""
@@ -113,9 +128,14 @@ class CompiledValidator:
 
     # -- public ----------------------------------------------------------------------------------
 
-    def describe_lines(self, lines: list[str], default_region: str | None = None) -> Batch:
-        """Describe raw lines: normalized first where they are not plain `+digits`."""
-        batch, unusual = self._describe(lines)
+    def describe_lines(
+        self, lines: list[str], default_region: str | None = None, *, classify: bool = True
+    ) -> Batch:
+        """Describe raw lines: normalized first where they are not plain `+digits`.
+
+        With classify=False only `reasons` and `e164` are filled (what registries need).
+        """
+        batch, unusual = self._describe(lines, classify)
         if not unusual:
             return batch
         candidates: list[str] = []
@@ -126,7 +146,7 @@ class CompiledValidator:
                 positions.append(i)
             except NotANumber as exc:
                 batch.reasons[i] = exc.reason
-        normalized, declined = self._describe(candidates)
+        normalized, declined = self._describe(candidates, classify)
         for j in declined:
             self._reference(normalized, j, candidates[j], default_region)
         batch.put(positions, normalized)
@@ -134,7 +154,7 @@ class CompiledValidator:
 
     # -- steps -----------------------------------------------------------------------------------
 
-    def _describe(self, lines: list[str]) -> tuple[Batch, list[int]]:
+    def _describe(self, lines: list[str], classify: bool = True) -> tuple[Batch, list[int]]:
         """The vectorized path for `+digits` lines; returns the batch and the other lines' indexes.
 
         These are phonenumbers.parse's steps for "+digits": country code by shortest known
@@ -195,7 +215,10 @@ class CompiledValidator:
             e164_digits = e164_digits[keep]
             e164 = [text for text, kept in zip(e164, keep.tolist(), strict=True) if kept]
 
-        values = self._classify(cc, nsn, nsn_length, e164_digits)
+        if classify:
+            values = self._classify(cc, nsn, nsn_length, e164_digits)
+        else:
+            values = tuple([None] * len(rows) for _ in range(5))
         unusual = np.flatnonzero(~simple_or_tiny).tolist()
         if len(rows) == n:  # the common case: every line parsed
             return Batch(reasons.tolist(), e164, *values), unusual

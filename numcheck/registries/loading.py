@@ -1,0 +1,184 @@
+"""Loading a registry file into a new version: stream, normalize, hash, sort, publish.
+
+Numbers are normalized exactly as checks normalize them (the compiled validator: E.164 from
+phonenumbers.parse) and hashed at once; only digests are spooled to an anonymous temporary
+file, so no plaintext number is written anywhere. Memory is bounded by the number of entries
+(8 bytes each, a few copies while sorting and merging), not by the size of the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import tempfile
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import numpy as np
+
+from numcheck import errors
+from numcheck.config import Settings
+from numcheck.numbers.compiled import validator
+from numcheck.numbers.compiled.validator import CompiledValidator
+from numcheck.registries import records
+from numcheck.registries.hashing import KeyedHasher
+from numcheck.registries.keys import registry_key
+from numcheck.storage.models import RegistryVersion
+from numcheck.storage.stores import Stores
+from numcheck.textlines import LineSplitter
+
+MODES = ("replace", "add", "remove")
+_FIRST_INVALID = 20
+_BATCH_LINES = 100_000
+_MAX_LINE_CHARS = 4096  # CSV rows may carry other columns
+
+
+@dataclass
+class LoadReport:
+    name: str
+    version: int = 0
+    mode: str = "replace"
+    entries: int = 0  # numbers in the new version
+    numbers: int = 0  # valid numbers read from the file (duplicates included)
+    duplicates: int = 0  # valid numbers that repeat an earlier line of the file
+    invalid: int = 0
+    invalid_lines: list[int] = field(default_factory=list)  # the first 20 line numbers
+    source_sha256: str = ""
+
+
+class RegistryLoad:
+    """Push the bytes of a text file (one number a line) or a CSV file with a named column."""
+
+    def __init__(
+        self,
+        validator: CompiledValidator,
+        hasher: KeyedHasher,
+        *,
+        column: str | None = None,
+        default_region: str | None = None,
+    ) -> None:
+        self._validator = validator
+        self._hasher = hasher
+        self._column = column
+        self._column_index: int | None = None
+        self._region = default_region
+        self._splitter = LineSplitter(_MAX_LINE_CHARS)
+        self._sha = hashlib.sha256()
+        self._pending: list[tuple[int, str]] = []
+        self._line_no = 0
+        self._spool: BinaryIO = tempfile.TemporaryFile()  # digests only; gone when closed
+        self.report = LoadReport(name="")
+
+    def feed(self, data: bytes) -> None:
+        self._sha.update(data)
+        self._take(self._splitter.feed(data))
+
+    def _take(self, lines: list[str]) -> None:
+        for line in lines:
+            self._line_no += 1
+            if not line.strip():
+                continue
+            if self._column is not None and self._column_index is None:
+                self._column_index = self._header_index(line)
+                continue
+            self._pending.append((self._line_no, line))
+        if len(self._pending) >= _BATCH_LINES:
+            self._flush()
+
+    def _header_index(self, header: str) -> int:
+        names = [name.strip() for name in next(csv.reader([header]))]
+        if self._column not in names:
+            raise errors.InvalidRequest(
+                f"Column {self._column!r} is not in the file's header row."
+            )
+        return names.index(self._column)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        numbers, texts = [], []
+        if self._column_index is None:
+            texts = [text for _, text in self._pending]
+        else:
+            for row in csv.reader(text for _, text in self._pending):
+                texts.append(row[self._column_index] if len(row) > self._column_index else "")
+        batch = self._validator.describe_lines(texts, self._region, classify=False)
+        report = self.report
+        for (line_no, _), reason, e164 in zip(self._pending, batch.reasons, batch.e164, strict=True):
+            if reason is None:
+                numbers.append(e164)
+            else:
+                report.invalid += 1
+                if len(report.invalid_lines) < _FIRST_INVALID:
+                    report.invalid_lines.append(line_no)
+        report.numbers += len(numbers)
+        self._spool.write(self._hasher.digests(numbers).tobytes())
+        self._pending = []
+
+    def digests(self) -> np.ndarray:
+        """Finish reading; the file's distinct digests, sorted."""
+        self._take(self._splitter.finish())
+        self._flush()
+        self.report.source_sha256 = self._sha.hexdigest()
+        self._spool.seek(0)
+        digests = np.fromfile(self._spool, dtype="<u8")
+        self._spool.close()
+        digests.sort()
+        distinct = _distinct_sorted(digests)
+        self.report.duplicates = len(digests) - len(distinct)
+        return distinct
+
+    def discard(self) -> None:
+        self._spool.close()
+
+
+def start(settings: Settings, *, column: str | None, default_region: str | None) -> RegistryLoad:
+    """A load with this process's validator and the registry key."""
+    return RegistryLoad(
+        validator.shared(),
+        KeyedHasher(registry_key(settings)),
+        column=column,
+        default_region=default_region,
+    )
+
+
+def _distinct_sorted(digests: np.ndarray) -> np.ndarray:
+    if len(digests) == 0:
+        return digests
+    keep = np.empty(len(digests), dtype=bool)
+    keep[0] = True
+    np.not_equal(digests[1:], digests[:-1], out=keep[1:])
+    return digests[keep]
+
+
+def _previous(stores: Stores, name: str) -> np.ndarray:
+    with stores.sessions.begin() as session:
+        version = records.current(session, name)
+        key = records.snapshot_key(name, version.version) if version else None
+    if key is None:
+        return np.zeros(0, dtype="<u8")
+    with stores.blobs.open(key) as handle:
+        return np.frombuffer(handle.read(), dtype="<u8")
+
+
+def publish(stores: Stores, name: str, mode: str, load: RegistryLoad) -> LoadReport:
+    """Combine the loaded digests with the current version per `mode` and publish the result."""
+    if mode not in MODES:
+        raise errors.InvalidRequest("mode must be replace, add or remove.")
+    digests = load.digests()
+    if mode == "add":
+        digests = _distinct_sorted(np.sort(np.concatenate([_previous(stores, name), digests])))
+    elif mode == "remove":
+        digests = np.setdiff1d(_previous(stores, name), digests, assume_unique=True)
+    report = load.report
+    report.name, report.mode, report.entries = name, mode, len(digests)
+    with stores.sessions.begin() as session:
+        version: RegistryVersion = records.publish(
+            session, name, entries=len(digests), mode=mode, source_sha256=report.source_sha256
+        )
+        report.version = version.version
+        # The snapshot is written inside the transaction: if writing fails, no row points at it.
+        with stores.blobs.writer(records.snapshot_key(name, version.version)) as out:
+            out.write(memoryview(np.ascontiguousarray(digests, dtype="<u8")).cast("B"))
+    records.collect_unused(stores)
+    return report
