@@ -1,0 +1,124 @@
+"""Registry loads on a real data dir: reports, versions and round trips through lookups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from numcheck import errors
+from numcheck.config import Settings
+from numcheck.registries import loading, records
+from numcheck.registries.hashing import KeyedHasher
+from numcheck.registries.keys import registry_key
+from numcheck.registries.snapshot import Snapshot
+from numcheck.storage import db
+from numcheck.storage.stores import Stores
+
+
+@pytest.fixture
+def stores(tmp_path: Path):
+    stores = Stores.open(Settings(data_dir=tmp_path / "data"))
+    db.upgrade(stores.engine)
+    yield stores
+    stores.close()
+
+
+def load(stores: Stores, text: str, mode: str = "replace", column: str | None = None, name: str = "htx"):
+    run = loading.start(stores.settings, column=column, default_region=None)
+    data = text.encode()
+    for start in range(0, len(data), 7):  # small pieces: lines cross piece boundaries
+        run.feed(data[start : start + 7])
+    return loading.publish(stores, name, mode, run)
+
+
+def members(stores: Stores, numbers: list[str], name: str = "htx") -> list[bool]:
+    with stores.sessions.begin() as session:
+        version = records.current(session, name)
+        key = records.snapshot_key(name, version.version)
+    snapshot = Snapshot.open(stores.blobs.local_path(key))
+    hasher = KeyedHasher(registry_key(stores.settings))
+    return snapshot.contains(hasher.digests(numbers)).tolist()
+
+
+A, B, C, D = "+12025550101", "+4915112345678", "+442079460958", "+33612345678"
+
+
+def test_replace_add_remove_round_trip(stores: Stores) -> None:
+    first = load(stores, f"{A}\n{B}\n")
+    assert (first.version, first.entries, first.mode) == (1, 2, "replace")
+    assert members(stores, [A, B, C]) == [True, True, False]
+
+    added = load(stores, f"{C}\n{A}\n", mode="add")
+    assert (added.version, added.entries) == (2, 3)
+    assert members(stores, [A, B, C, D]) == [True, True, True, False]
+
+    removed = load(stores, f"{A}\n{D}\n", mode="remove")
+    assert (removed.version, removed.entries) == (3, 2)
+    assert members(stores, [A, B, C, D]) == [False, True, True, False]
+
+    replaced = load(stores, f"{D}\n")
+    assert (replaced.version, replaced.entries) == (4, 1)
+    assert members(stores, [A, B, C, D]) == [False, False, False, True]
+    # Superseded versions that no task uses are gone, rows and snapshots.
+    with stores.sessions.begin() as session:
+        assert records.unused_versions(session) == []
+    assert sorted(p.name for p in (stores.settings.blob_dir / "registries" / "htx").iterdir()) == ["000004.u64"]
+
+
+def test_spellings_normalize_like_checks_and_report_duplicates_and_invalid_lines(stores: Stores) -> None:
+    lines = [A, "+1 (202) 555-0101", "0012025550101", "hello", "", B, "+0 123", "tel:+1"]
+    lines += [f"bad {i}" for i in range(30)]
+    report = load(stores, "\r\n".join(lines))
+    assert report.entries == 2
+    assert report.numbers == 4 and report.duplicates == 2
+    assert report.invalid == 3 + 30
+    assert report.invalid_lines == [4, 7, 8] + list(range(9, 26))  # the first 20, by line number
+    assert members(stores, [A, B]) == [True, True]
+
+
+def test_a_valid_looking_but_invalid_number_is_still_a_member(stores: Stores) -> None:
+    unassigned = "+120255500000"  # parses (11 national digits), but no US number is that long
+    assert not phonenumbers.is_valid_number(phonenumbers.parse(unassigned))
+    load(stores, f"{unassigned}\n")
+    assert members(stores, [unassigned]) == [True]
+
+
+def test_csv_column(stores: Stores) -> None:
+    report = load(stores, f'id,name,phone\n1,"Doe, J",{A}\n2,x,{B}\n3,y,\n', column="phone")
+    assert (report.entries, report.invalid, report.invalid_lines) == (2, 1, [4])
+    with pytest.raises(errors.InvalidRequest):
+        load(stores, f"id,tel\n1,{A}\n", column="phone")
+
+
+def test_bad_mode_and_names_are_refused(stores: Stores) -> None:
+    with pytest.raises(errors.InvalidRequest):
+        load(stores, f"{A}\n", mode="merge")
+    for bad in ("HTX", "1abc", "a" * 33, "with space", "validate"):
+        with pytest.raises(errors.InvalidRequest):
+            records.check_name(bad, {"validate"})
+    with stores.sessions.begin() as session:
+        assert records.listing(session) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sets(st.integers(min_value=0, max_value=2**64 - 1), max_size=200),
+    st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=200),
+)
+def test_snapshot_membership_equals_a_set(table: set[int], queries: list[int]) -> None:
+    snapshot = Snapshot(np.array(sorted(table), dtype="<u8"))
+    mixed = queries + list(table)[:50]
+    found = snapshot.contains(np.array(mixed, dtype="<u8")).tolist()
+    assert found == [q in table for q in mixed]
+
+
+def test_digests_are_keyed() -> None:
+    one, two = KeyedHasher(b"k" * 32), KeyedHasher(b"j" * 32)
+    assert one.digests([A]).tolist() == one.digests([A]).tolist()
+    assert one.digests([A]).tolist() != two.digests([A]).tolist()
+    assert one.digests([]).dtype == np.dtype("<u8")
