@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,11 +62,37 @@ class Settings(BaseSettings):
         description="Where the compiled validator is cached (rebuilt when phonenumbers changes); "
         "default: `cache` in the data dir.",
     )
+    default_credits: str = Field(
+        "unlimited",
+        description="Credits of new users: `unlimited` (no metering) or a whole number.",
+    )
+    rate_limit_per_second: float = Field(
+        20.0, gt=0, description="Requests per second per API key, sustained (429 above)."
+    )
+    rate_limit_burst: int = Field(100, ge=1, description="Requests per API key in a burst.")
+    max_active_tasks: int = Field(
+        10, ge=1, description="Pending or processing tasks per user (429 above)."
+    )
+    retention_days: float = Field(
+        7, gt=0, description="Days after which a task's files are deleted and it turns expired."
+    )
     log_level: str = Field("INFO", description="Log level of the server and workers.")
 
     @property
     def database_url(self) -> str:
         return f"sqlite:///{self.data_dir.resolve() / 'numcheck.db'}"
+
+    @field_validator("default_credits")
+    @classmethod
+    def _credits_or_unlimited(cls, value: str) -> str:
+        if value.strip().lower() != "unlimited" and not (value.strip().isdigit()):
+            raise ValueError("a whole number of credits or 'unlimited'")
+        return value.strip().lower()
+
+    @property
+    def default_credit_amount(self) -> int | None:
+        """Starting credits of a new user; None for unlimited."""
+        return None if self.default_credits == "unlimited" else int(self.default_credits)
 
     @property
     def validator_cache_dir(self) -> Path:

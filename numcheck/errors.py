@@ -117,3 +117,43 @@ class RegistryNotFound(NumcheckError):
     """No such registry."""
 
     code = "registry_not_found"
+
+
+class InsufficientCredits(NumcheckError):
+    """Not enough credits for this task."""
+
+    code = "insufficient_credits"
+
+
+class CreditsUnlimited(NumcheckError):
+    """This user is unlimited; set a balance first to meter them."""
+
+    code = "credits_unlimited"
+
+
+class RateLimited(NumcheckError):
+    """Too many requests; retry after the time in the Retry-After header."""
+
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooManyActiveTasks(RateLimited):
+    """Too many of your tasks are pending or processing; retry when one has finished."""
+
+    code = "too_many_active_tasks"
+
+
+class IdempotencyInProgress(NumcheckError):
+    """A request with this Idempotency-Key is still being processed; retry later."""
+
+    code = "idempotency_in_progress"
+
+
+class IdempotencyMismatch(NumcheckError):
+    """This Idempotency-Key was used with a different request (file or fields)."""
+
+    code = "idempotency_mismatch"

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from numcheck import errors, ids
-from numcheck.accounts import keys
+from numcheck.accounts import credits, keys
 from numcheck.storage.models import User
 
 BOOTSTRAP_ADMIN = "admin"
@@ -19,13 +19,21 @@ def get_by_name(session: Session, name: str) -> User:
     return user
 
 
-def get_or_create(session: Session, name: str, *, is_admin: bool = False) -> User:
-    """The user called `name`, created when missing (an existing user keeps its role)."""
+def get_or_create(
+    session: Session, name: str, *, is_admin: bool = False, default_credits: int | None = None
+) -> User:
+    """The user called `name`, created when missing with the starting credits (None: unlimited).
+
+    An existing user keeps its role and credits.
+    """
     user = session.scalars(select(User).where(User.name == name)).one_or_none()
     if user is None:
+        if not name or len(name) > 100:
+            raise errors.InvalidRequest("A user name has 1 to 100 characters.")
         user = User(id=ids.new_user_id(), name=name, is_admin=is_admin)
         session.add(user)
         session.flush()
+        credits.start(session, user, default_credits)
     return user
 
 

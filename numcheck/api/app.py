@@ -14,14 +14,15 @@ from numcheck import checks
 from numcheck.accounts import users
 from numcheck.api import errors as api_errors
 from numcheck.api.access_log import AccessLog
-from numcheck.api.routes import meta, registries, results, tasks
+from numcheck.api.routes import admin, meta, registries, results, tasks
 from numcheck.api.runtime import Runtime
 from numcheck.config import Settings
 from numcheck.dispatch.pool import ProcessPoolDispatcher
 from numcheck.storage import db, secrets
 from numcheck.storage.blobs import LocalBlobStore
 from numcheck.storage.stores import Stores
-from numcheck.tasks import scheduling, worker
+from numcheck.registries import records as registry_records
+from numcheck.tasks import retention, scheduling, worker
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,14 @@ def _bootstrap_admin(stores: Stores) -> None:
     log.warning("created user 'admin'; its API key is in %s (mode 0600)", path)
 
 
+def _housekeeping(stores: Stores) -> None:
+    """Periodic: retention, unused registry versions, temporary files of dead writers."""
+    retention.sweep(stores)
+    registry_records.collect_unused(stores)
+    if isinstance(stores.blobs, LocalBlobStore):
+        stores.blobs.sweep_temporaries()
+
+
 def _start_dispatcher(stores: Stores) -> ProcessPoolDispatcher:
     scheduling.release_all(stores)  # embedded: no other process can hold a lease
     dispatcher = ProcessPoolDispatcher(
@@ -50,6 +59,7 @@ def _start_dispatcher(stores: Stores) -> ProcessPoolDispatcher:
         claim=lambda limit: scheduling.claim(stores, limit),
         run=worker.run,
         on_error=lambda job, _exc: scheduling.release(stores, job),
+        housekeeping=lambda: _housekeeping(stores),
     )
     dispatcher.start()
     return dispatcher
@@ -67,7 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
         # Build (or check) the compiled validator once here, so workers only read the cache.
         await run_in_threadpool(checks.prepare, settings.validator_cache_dir)
         dispatcher = _start_dispatcher(stores)
-        app.state.runtime = Runtime(stores=stores, link_secret=link_secret, dispatcher=dispatcher)
+        app.state.runtime = Runtime.embedded(stores, link_secret, dispatcher)
         log.info("numcheck %s ready; data dir %s", numcheck.__version__, settings.data_dir.resolve())
         try:
             yield
@@ -86,5 +96,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(meta.router)
     app.include_router(results.router)
     app.include_router(registries.router)
+    app.include_router(admin.router)
     app.add_middleware(AccessLog)
     return app

@@ -46,6 +46,8 @@ def current_user(
     with runtime.stores.sessions.begin() as session:
         user = keys.authenticate(session, x_api_key)
         session.expunge(user)
+    assert x_api_key is not None
+    runtime.rate_limiter.acquire(x_api_key.split("_", 2)[1])  # per key, by its public prefix
     return user
 
 

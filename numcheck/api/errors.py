@@ -28,6 +28,11 @@ STATUS: dict[type[errors.NumcheckError], int] = {
     errors.UserNotFound: 404,
     errors.KeyNotFound: 404,
     errors.RegistryNotFound: 404,
+    errors.InsufficientCredits: 402,
+    errors.CreditsUnlimited: 409,
+    errors.IdempotencyInProgress: 409,
+    errors.IdempotencyMismatch: 422,
+    errors.RateLimited: 429,
     errors.FileTooLarge: 413,
     errors.TooManyLines: 413,
     errors.LineTooLong: 413,
@@ -47,7 +52,12 @@ def status_of(exc: errors.NumcheckError) -> int:
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.NumcheckError)
-    return JSONResponse(error_body(exc.code, exc.message, **exc.details), status_of(exc))
+    headers = None
+    if isinstance(exc, errors.RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return JSONResponse(
+        error_body(exc.code, exc.message, **exc.details), status_of(exc), headers=headers
+    )
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -50,5 +50,5 @@ class Health(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 413, 500)
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 429, 500)
 }

@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from numcheck import errors
+from numcheck.accounts import audit, credits
 from numcheck.accounts import keys as api_keys
 from numcheck.accounts import users
 from numcheck.config import Settings
@@ -92,10 +93,13 @@ def keys_create(
 ) -> None:
     """Create an API key. The key is printed once, alone on the last line of stdout."""
     with _stores() as stores, stores.sessions.begin() as session:
-        owner = users.get_or_create(session, user, is_admin=admin)
+        owner = users.get_or_create(
+            session, user, is_admin=admin, default_credits=stores.settings.default_credit_amount
+        )
         if admin and not owner.is_admin:
             owner.is_admin = True
         new_key = api_keys.create(session, owner)
+        audit.record(session, audit.cli_actor(), "key.created", user, prefix=new_key.prefix)
     role = "admin" if admin or owner.is_admin else "user"
     err_console.print(f"Created key {new_key.prefix} for {user} ({role}). Store it now: it is shown once.")
     print(new_key.plaintext)
@@ -127,6 +131,7 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix (se
     """Revoke an API key at once."""
     with _stores() as stores, stores.sessions.begin() as session:
         api_keys.revoke(session, prefix)
+        audit.record(session, audit.cli_actor(), "key.revoked", prefix)
     err_console.print(f"Revoked key {prefix}.")
 
 
@@ -184,6 +189,11 @@ def registry_load(
             report = loading.publish(stores, name, mode, load)
         finally:
             load.discard()
+        with stores.sessions.begin() as session:
+            audit.record(
+                session, audit.cli_actor(), "registry.loaded", name,
+                version=report.version, mode=mode, entries=report.entries,
+            )
     _print_table(
         ("registry", "version", "mode", "entries", "numbers read", "duplicates", "invalid", "first invalid lines"),
         [(
@@ -220,6 +230,7 @@ def registry_delete(name: Annotated[str, typer.Argument()]) -> None:
     with _stores() as stores:
         with stores.sessions.begin() as session:
             registry_records.delete(session, name)
+            audit.record(session, audit.cli_actor(), "registry.deleted", name)
         registry_records.collect_unused(stores)
     err_console.print(f"Deleted registry {name}.")
 
@@ -234,6 +245,7 @@ def registry_grant(
 
     with _stores() as stores, stores.sessions.begin() as session:
         registry_records.grant(session, name, users.get_by_name(session, user))
+        audit.record(session, audit.cli_actor(), "registry.granted", name, user=user)
     err_console.print(f"Granted {name} to {user}.")
 
 
@@ -247,7 +259,73 @@ def registry_revoke(
 
     with _stores() as stores, stores.sessions.begin() as session:
         registry_records.revoke(session, name, users.get_by_name(session, user))
+        audit.record(session, audit.cli_actor(), "registry.revoked", name, user=user)
     err_console.print(f"Revoked {name} from {user}.")
+
+
+credits_app = typer.Typer(help="Credits: set, grant, show.", no_args_is_help=True)
+app.add_typer(credits_app, name="credits")
+
+
+def _show_credits(stores: Stores, user: str) -> None:
+    with stores.sessions.begin() as session:
+        owner = users.get_by_name(session, user)
+        account = credits.account(session, owner.id)
+    _print_table(
+        ("user", "balance", "reserved", "charged this month"),
+        [(
+            user,
+            "unlimited" if account.unlimited else str(account.balance),
+            str(account.reserved),
+            str(account.charged_this_month),
+        )],
+    )
+
+
+@credits_app.command("set")
+def credits_set(
+    user: Annotated[str, typer.Argument(help="User name.")],
+    amount: Annotated[str, typer.Argument(help="Whole number, or 'unlimited'.")],
+) -> None:
+    """Set a user's available balance, or make them unlimited."""
+    with _stores() as stores:
+        with stores.sessions.begin() as session:
+            owner = users.get_by_name(session, user)
+            credits.set_balance(session, owner, credits.parse_amount(amount))
+            audit.record(session, audit.cli_actor(), "credits.set", user, credits=amount)
+        _show_credits(stores, user)
+
+
+@credits_app.command("grant")
+def credits_grant(
+    user: Annotated[str, typer.Argument(help="User name.")],
+    amount: Annotated[int, typer.Argument(help="Credits to add to a metered balance.")],
+) -> None:
+    """Add credits to a metered user's balance (refused for an unlimited user)."""
+    with _stores() as stores:
+        with stores.sessions.begin() as session:
+            owner = users.get_by_name(session, user)
+            credits.grant(session, owner, amount)
+            audit.record(session, audit.cli_actor(), "credits.granted", user, credits=amount)
+        _show_credits(stores, user)
+
+
+@credits_app.command("show")
+def credits_show(user: Annotated[str, typer.Argument(help="User name.")]) -> None:
+    """Balance, reserved credits and credits charged this month."""
+    with _stores() as stores:
+        _show_credits(stores, user)
+
+
+@app.command("audit")
+def audit_list(limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 100) -> None:
+    """The audit log: who created or revoked keys, granted credits, loaded registries, ..."""
+    with _stores() as stores, stores.sessions.begin() as session:
+        rows = [
+            (_when(entry.created_at), entry.actor, entry.action, entry.target, entry.details or "")
+            for entry in audit.recent(session, limit)
+        ]
+    _print_table(("when", "actor", "action", "target", "details"), rows)
 
 
 def main() -> None:

@@ -44,7 +44,9 @@ class ProcessPoolDispatcher:
         claim: Callable[[int], list[Any]],
         run: Callable[[Any], Any],
         on_error: Callable[[Any, BaseException], None],
+        housekeeping: Callable[[], None] = lambda: None,
         interval: float = 1.0,
+        housekeeping_interval: float = 60.0,
     ) -> None:
         self._workers = workers
         self._initializer = initializer
@@ -53,6 +55,9 @@ class ProcessPoolDispatcher:
         self._run = run
         self._on_error = on_error
         self._interval = interval
+        self._housekeeping = housekeeping
+        self._housekeeping_interval = housekeeping_interval
+        self._housekeeping_due = 0.0
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._inflight = 0
@@ -90,6 +95,12 @@ class ProcessPoolDispatcher:
                 self._fill()
             except Exception:
                 log.exception("sweeper: claiming jobs failed; retrying")
+            if time.monotonic() >= self._housekeeping_due:
+                self._housekeeping_due = time.monotonic() + self._housekeeping_interval
+                try:
+                    self._housekeeping()
+                except Exception:
+                    log.exception("sweeper: housekeeping failed; retrying later")
             self._wake.wait(self._interval)
 
     def _fill(self) -> None:

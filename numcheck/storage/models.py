@@ -48,6 +48,11 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Credits: unlimited users are not metered; others spend `credit_balance`. Credits held
+    # for running tasks sit in `credits_reserved` until export charges or releases them.
+    credits_unlimited: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    credit_balance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    credits_reserved: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ApiKey(Base):
@@ -135,3 +140,47 @@ class RegistryGrant(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LedgerEntry(Base):
+    """One movement of credits. (task_id, kind) is unique: a task is reserved, charged and
+    released at most once, whatever retries or crashes happen."""
+
+    __tablename__ = "credit_ledger"
+    __table_args__ = (
+        Index("ux_credit_ledger_task_kind", "task_id", "kind", unique=True),
+        Index("ix_credit_ledger_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    task_id: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))  # grant, set, reserve, charge, release
+    amount: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdempotencyRecord(Base):
+    """The first response to an Idempotency-Key, per user, for replays within 24 hours."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(12))  # in_progress or done
+    fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    response: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what to whom, and when. Never a key or a number."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(120))
+    details: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON

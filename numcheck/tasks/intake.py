@@ -6,6 +6,7 @@ numbers still match the caller's file). Chunk boundaries are byte offsets into i
 
 from __future__ import annotations
 
+import hashlib
 import json
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import BinaryIO
 from sqlalchemy.orm import Session
 
 from numcheck import errors, ids, numbers
+from numcheck.accounts import credits, limits
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import Chunk, Task, User, utcnow
@@ -119,6 +121,7 @@ class PendingUpload:
 
     def __init__(self, blobs: BlobStore, limits: Limits) -> None:
         self.task_id = ids.new_task_id()
+        self.sha256 = hashlib.sha256()  # of the bytes as uploaded, for Idempotency-Key
         self._blobs = blobs
         self._stack = ExitStack()
         out = self._stack.enter_context(blobs.writer(blob_keys.upload_key(self.task_id)))
@@ -126,6 +129,7 @@ class PendingUpload:
 
     def feed(self, data: bytes) -> None:
         self._intake.feed(data)
+        self.sha256.update(data)
 
     def finish(self) -> IntakeResult:
         result = self._intake.finish()
@@ -146,8 +150,11 @@ def create(
     upload: PendingUpload,
     task_type: str | None,
     default_region: str | None,
+    *,
+    max_active_tasks: int,
 ) -> Task:
-    """Validate the form, finish the upload and add the task and its chunks (caller commits)."""
+    """Validate the form, finish the upload, add the task and its chunks and reserve its
+    credits (caller commits; an error leaves nothing)."""
     check = catalog.resolve(session, user, task_type)
     if default_region is not None:
         default_region = default_region.strip().upper() or None
@@ -156,6 +163,7 @@ def create(
             "default_region must be an ISO 3166-1 alpha-2 region code, such as US or DE."
         )
     result = upload.finish()
+    limits.check_active_tasks(session, user.id, max_active_tasks)
     now = utcnow()
     task = Task(
         id=upload.task_id,
@@ -191,5 +199,6 @@ def create(
         )
         for idx, plan in enumerate(result.chunks)
     )
+    credits.reserve(session, user.id, task.id, task.total)
     session.flush()
     return task

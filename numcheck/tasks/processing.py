@@ -12,6 +12,7 @@ import logging
 
 from sqlalchemy import func, select, update
 
+from numcheck.accounts import credits
 from numcheck.registries import records as registry_records
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.models import Chunk, Task, utcnow
@@ -100,6 +101,7 @@ def finalize(stores: Stores, task_id: str) -> None:
         )
         chunk_count, task_type = task.chunk_count, task.task_type
         registry_version_id, check_facts = task.registry_version_id, task.check_facts
+        user_id, total, success = task.user_id, task.total, task.success
 
     key = blob_keys.result_key(task_id)
     with stores.blobs.writer(key) as out:
@@ -118,6 +120,8 @@ def finalize(stores: Stores, task_id: str) -> None:
             .where(Task.id == task_id, Task.status == "processing")
             .values(status="exported", updated_at=exported_at, finalize_leased_until=None)
         ).rowcount
+        if exported:  # charged in the transaction that exports: once, or not at all
+            credits.charge_export(session, user_id, task_id, total, success)
         status = session.get_one(Task, task_id).status
     if exported:
         stores.blobs.delete_prefix(blob_keys.parts_prefix(task_id))

@@ -10,6 +10,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from numcheck import errors
+from numcheck.accounts import credits
 from numcheck.storage import blobs as blob_keys
 from numcheck.registries import records as registry_records
 from numcheck.storage.blobs import BlobStore
@@ -89,8 +90,15 @@ def cancel_or_delete(session: Session, user_id: str, task_id: str) -> Task:
     """Cancel an active task, or retire a finished one whose files are to go (caller commits,
     then calls `delete_files`)."""
     task = get_owned(session, user_id, task_id)
+    return stop(session, task, "Cancelled by its owner.")
+
+
+def stop(session: Session, task: Task, reason: str) -> Task:
+    """Cancel an active task (releasing its credits), or retire a finished one (caller commits,
+    then calls `release`)."""
     if task.status in ACTIVE:
-        task.status, task.message = "cancelled", "Cancelled by its owner."
+        task.status, task.message = "cancelled", reason
+        credits.release(session, task.user_id, task.id, task.total)
     elif task.status == "exported":
         task.status, task.message = "expired", "Results deleted by their owner."
     task.updated_at = utcnow()

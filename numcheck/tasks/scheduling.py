@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 
+from numcheck.accounts import credits
 from numcheck.storage.models import Chunk, Task, utcnow
 from numcheck.storage.stores import Stores
 from numcheck.tasks import processing, records
@@ -79,6 +80,7 @@ def claim(stores: Stores, limit: int) -> list[Job]:
                     "and nothing is charged. Retry later or contact the operator."
                 )
                 failed[task.id] = task.registry_version_id
+                credits.release(session, task.user_id, task.id, task.total)
                 log.error("task failed task_id=%s chunk=%s attempts=%s", task.id, chunk.idx,
                           chunk.attempts)
                 continue

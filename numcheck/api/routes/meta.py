@@ -5,7 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from numcheck.api.deps import CurrentUser, SessionDep
+from pydantic import BaseModel
+
+from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
+from numcheck.api.routes.admin import UserInfo, user_info
 from numcheck.api.schemas import ERROR_RESPONSES, CheckInfo, Health
 from numcheck.tasks import catalog
 
@@ -17,6 +20,41 @@ def healthz(session: SessionDep) -> Health:
     session.execute(text("SELECT 1"))
     session.commit()
     return Health(status="ok")
+
+
+class AccountLimits(BaseModel):
+    rate_limit_per_second: float
+    rate_limit_burst: int
+    max_active_tasks: int
+    max_upload_bytes: int
+    max_lines: int
+
+
+class AccountInfo(UserInfo):
+    limits: AccountLimits
+
+
+@router.get(
+    "/v1/account",
+    response_model=AccountInfo,
+    tags=["account"],
+    responses=ERROR_RESPONSES,
+    summary="Your credits and limits",
+)
+def account(runtime: RuntimeDep, session: SessionDep, user: CurrentUser) -> AccountInfo:
+    s = runtime.stores.settings
+    info = user_info(session, user)
+    session.commit()
+    return AccountInfo(
+        **info.model_dump(),
+        limits=AccountLimits(
+            rate_limit_per_second=s.rate_limit_per_second,
+            rate_limit_burst=s.rate_limit_burst,
+            max_active_tasks=s.max_active_tasks,
+            max_upload_bytes=s.max_upload_bytes,
+            max_lines=s.max_lines,
+        ),
+    )
 
 
 @router.get(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from numcheck import checks, errors
+from numcheck.accounts import audit
 from numcheck.api import multipart
 from numcheck.api.deps import AdminUser, RuntimeDep, SessionDep
 from numcheck.api.schemas import ERROR_RESPONSES
@@ -79,6 +80,7 @@ async def load_registry(
     finally:
         if load is not None:
             load.discard()
+    await run_in_threadpool(_audit, runtime, admin.name, "registry.loaded", name, report)
     return LoadResult(
         name=report.name,
         version=report.version,
@@ -89,6 +91,14 @@ async def load_registry(
         invalid=InvalidLines(count=report.invalid, first_lines=report.invalid_lines),
         source_sha256=report.source_sha256,
     )
+
+
+def _audit(runtime, actor: str, action: str, name: str, report: loading.LoadReport) -> None:  # type: ignore[no-untyped-def]
+    with runtime.stores.sessions.begin() as session:
+        audit.record(
+            session, actor, action, name,
+            version=report.version, mode=report.mode, entries=report.entries,
+        )
 
 
 @router.get("", response_model=list[RegistryInfo], summary="Registries and their current versions")
@@ -114,5 +124,6 @@ def delete_registry(
 ) -> None:
     """Its grants go at once; its versions once no running task answers from them."""
     registry_records.delete(session, name)
+    audit.record(session, admin.name, "registry.deleted", name)
     session.commit()
     registry_records.collect_unused(runtime.stores)

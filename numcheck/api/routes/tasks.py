@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from numcheck import errors
 from numcheck.api import multipart, signing
 from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
 from numcheck.api.runtime import Runtime
-from numcheck.api.schemas import ERROR_RESPONSES, TaskCreated, TaskPage, TaskStatus
+from numcheck.accounts import idempotency
+from numcheck.api.schemas import ERROR_RESPONSES, ErrorBody, TaskCreated, TaskPage, TaskStatus
 from numcheck.storage.models import Task, User
 from numcheck.tasks import intake, records
 
@@ -39,46 +42,126 @@ def status_response(request: Request, runtime: Runtime, task: Task) -> TaskStatu
     return TaskStatus(**body)
 
 
-@router.post("/tasks", response_model=TaskCreated, summary="Create a task from a file")
+CREATE_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorBody} for status in (402, 409, 413, 422)
+}
+
+
+class _FileFingerprint:
+    """A sink that only hashes the file: a replayed request's body is compared, not stored."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.sha256 = hashlib.sha256()
+        self._left = max_bytes
+
+    def feed(self, data: bytes) -> None:
+        self._left -= len(data)
+        if self._left < 0:
+            raise errors.FileTooLarge()
+        self.sha256.update(data)
+
+
+def _request_fingerprint(fields: dict[str, str], file_sha256: str) -> str:
+    return idempotency.fingerprint(
+        {"task_type": fields.get("task_type"), "default_region": fields.get("default_region")},
+        file_sha256,
+    )
+
+
+@router.post(
+    "/tasks",
+    response_model=TaskCreated,
+    responses=CREATE_RESPONSES,
+    summary="Create a task from a file",
+)
 async def create_task(
-    request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
-) -> TaskCreated:
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: CurrentUser,
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="Replays the first response for 24 h instead of creating again."),
+    ] = None,
+) -> TaskCreated | JSONResponse:
     """multipart/form-data: `file` (one number a line) and `task_type`; optional
     `default_region`. The file is streamed to storage and checked against the limits as it
-    arrives."""
+    arrives; the task's credits are reserved when it is created."""
+    stores = runtime.stores
+    if idempotency_key is not None:
+        idempotency_key = idempotency.check_key(idempotency_key)
+        replay = await run_in_threadpool(idempotency.begin, stores, user.id, idempotency_key)
+        if replay is not None:
+            return await _replay(request, runtime, replay)
+
     upload: intake.PendingUpload | None = None
 
     def open_upload(_: dict[str, str]) -> intake.PendingUpload:
         nonlocal upload
-        upload = intake.PendingUpload(runtime.stores.blobs, _limits(runtime))
+        upload = intake.PendingUpload(stores.blobs, _limits(runtime))
         return upload
 
     try:
         fields, _ = await multipart.stream_form(request, file_field="file", open_sink=open_upload)
         if upload is None:
             raise errors.InvalidRequest("Missing field file: attach the file of numbers.")
-        task = await run_in_threadpool(_create, session, user, upload, fields)
+        created = await run_in_threadpool(
+            _create, runtime, session, user, upload, fields, idempotency_key
+        )
     except BaseException:
         if upload is not None:
             await run_in_threadpool(upload.discard)
+        if idempotency_key is not None:
+            await run_in_threadpool(idempotency.abandon, stores, user.id, idempotency_key)
         raise
     runtime.dispatcher.wake()
-    request.state.task_id = task.id
-    return TaskCreated(
+    request.state.task_id = created.task_id
+    return created
+
+
+async def _replay(request: Request, runtime: Runtime, replay: idempotency.Replay) -> JSONResponse:
+    sink = _FileFingerprint(runtime.stores.settings.max_upload_bytes)
+    fields, _ = await multipart.stream_form(request, file_field="file", open_sink=lambda _: sink)
+    if _request_fingerprint(fields, sink.sha256.hexdigest()) != replay.fingerprint:
+        raise errors.IdempotencyMismatch()
+    body = json.loads(replay.response)
+    request.state.task_id = body["task_id"]
+    return JSONResponse(body, headers={"Idempotent-Replayed": "true"})
+
+
+def _create(  # type: ignore[no-untyped-def]
+    runtime: Runtime,
+    session,
+    user: User,
+    upload: intake.PendingUpload,
+    fields: dict[str, str],
+    idempotency_key: str | None,
+) -> TaskCreated:
+    task = intake.create(
+        session,
+        user,
+        upload,
+        fields.get("task_type"),
+        fields.get("default_region"),
+        max_active_tasks=runtime.stores.settings.max_active_tasks,
+    )
+    created = TaskCreated(
         task_id=task.id,
         status=task.status,
         total=task.total,
         message="Task created successfully",
         created_at=records.rfc3339(task.created_at),
     )
-
-
-def _create(session, user: User, upload: intake.PendingUpload, fields: dict[str, str]) -> Task:  # type: ignore[no-untyped-def]
-    task = intake.create(
-        session, user, upload, fields.get("task_type"), fields.get("default_region")
-    )
+    if idempotency_key is not None:
+        idempotency.complete(
+            session,
+            user.id,
+            idempotency_key,
+            _request_fingerprint(fields, upload.sha256.hexdigest()),
+            created.model_dump_json(),
+        )
     session.commit()
-    return task
+    return created
 
 
 async def _read_task_id(request: Request) -> str:

@@ -1,0 +1,140 @@
+"""Credits: reserve at task creation, charge `success` at export, release the rest.
+
+Every movement is a ledger row written in the same transaction as the change of state it
+belongs to; (task, kind) is unique, so a retry or a crash can never reserve, charge or release
+a task twice. Unlimited users get the same ledger rows (for usage figures) but no balance moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session
+
+from numcheck import errors
+from numcheck.storage.models import LedgerEntry, User, utcnow
+
+
+@dataclass(frozen=True)
+class Account:
+    unlimited: bool
+    balance: int
+    reserved: int
+    charged_this_month: int
+
+
+def _metered(new_balance):  # type: ignore[no-untyped-def]
+    """The balance moves only for metered users."""
+    return case((User.credits_unlimited.is_(True), User.credit_balance), else_=new_balance)
+
+
+def parse_amount(text: str) -> int | None:
+    """`unlimited` -> None, else a non-negative whole number."""
+    if text.strip().lower() == "unlimited":
+        return None
+    try:
+        amount = int(text)
+    except ValueError:
+        raise errors.InvalidRequest("Credits are a whole number or 'unlimited'.") from None
+    if amount < 0:
+        raise errors.InvalidRequest("Credits cannot be negative.")
+    return amount
+
+
+def start(session: Session, user: User, default: int | None) -> None:
+    """Give a new user the configured starting credits (None: unlimited)."""
+    user.credits_unlimited = default is None
+    user.credit_balance = default or 0
+    user.credits_reserved = 0
+    if default:
+        session.add(LedgerEntry(user_id=user.id, kind="grant", amount=default))
+
+
+def reserve(session: Session, user_id: str, task_id: str, total: int) -> None:
+    """Hold `total` credits for a new task; InsufficientCredits (nothing changed) when short."""
+    held = session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .where(User.credits_unlimited.is_(True) | (User.credit_balance >= total))
+        .values(
+            credit_balance=_metered(User.credit_balance - total),
+            credits_reserved=User.credits_reserved + total,
+        )
+    ).rowcount
+    if not held:
+        available = session.scalar(select(User.credit_balance).where(User.id == user_id)) or 0
+        raise errors.InsufficientCredits(
+            f"This task needs {total} credits; {available} are available.",
+            required=total,
+            available=available,
+        )
+    session.add(LedgerEntry(user_id=user_id, task_id=task_id, kind="reserve", amount=total))
+
+
+def _settle(session: Session, user_id: str, task_id: str, total: int, charged: int) -> None:
+    released = total - charged
+    session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(
+            credits_reserved=User.credits_reserved - total,
+            credit_balance=_metered(User.credit_balance + released),
+        )
+    )
+    if charged:
+        session.add(LedgerEntry(user_id=user_id, task_id=task_id, kind="charge", amount=charged))
+    session.add(LedgerEntry(user_id=user_id, task_id=task_id, kind="release", amount=released))
+
+
+def charge_export(session: Session, user_id: str, task_id: str, total: int, success: int) -> None:
+    """At export (in its transaction): charge the numbers that got an answer, release the rest."""
+    _settle(session, user_id, task_id, total, success)
+
+
+def release(session: Session, user_id: str, task_id: str, total: int) -> None:
+    """A task that ends without export (cancelled, failed, expired) is charged nothing."""
+    _settle(session, user_id, task_id, total, 0)
+
+
+def grant(session: Session, user: User, amount: int) -> None:
+    if user.credits_unlimited:
+        raise errors.CreditsUnlimited(
+            f"{user.name} is unlimited; use 'credits set {user.name} N' to give them a balance first."
+        )
+    if amount <= 0:
+        raise errors.InvalidRequest("Grant a positive number of credits.")
+    session.execute(
+        update(User).where(User.id == user.id).values(credit_balance=User.credit_balance + amount)
+    )
+    session.add(LedgerEntry(user_id=user.id, kind="grant", amount=amount))
+
+
+def set_balance(session: Session, user: User, amount: int | None) -> None:
+    """Make a user unlimited (None) or set their available balance to `amount`."""
+    session.refresh(user)
+    delta = (amount or 0) - (0 if user.credits_unlimited else user.credit_balance)
+    user.credits_unlimited = amount is None
+    user.credit_balance = amount or 0
+    session.add(LedgerEntry(user_id=user.id, kind="set", amount=delta))
+
+
+def account(session: Session, user_id: str, now: datetime | None = None) -> Account:
+    user = session.get_one(User, user_id)
+    session.refresh(user)
+    now = now or utcnow()
+    month = datetime(now.year, now.month, 1, tzinfo=UTC)
+    charged = session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.user_id == user_id,
+            LedgerEntry.kind == "charge",
+            LedgerEntry.created_at >= month,
+        )
+    )
+    return Account(
+        unlimited=user.credits_unlimited,
+        balance=user.credit_balance,
+        reserved=user.credits_reserved,
+        charged_this_month=int(charged or 0),
+    )

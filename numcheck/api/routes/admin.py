@@ -1,0 +1,200 @@
+"""Admin routes: users, keys, credits, any task, the audit log. A user's key gets 403."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from numcheck import errors
+from numcheck.accounts import audit, credits, keys, users
+from numcheck.api.deps import AdminUser, RuntimeDep, SessionDep
+from numcheck.api.routes.tasks import status_response
+from numcheck.api.schemas import ERROR_RESPONSES, TaskStatus
+from numcheck.storage.models import Task, User
+from numcheck.tasks import records
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERROR_RESPONSES)
+
+UserName = Annotated[str, Path(max_length=100)]
+
+
+class Credits(BaseModel):
+    unlimited: bool
+    balance: int = Field(description="Available credits (0 for unlimited users).")
+    reserved: int = Field(description="Held for pending and processing tasks.")
+    charged_this_month: int
+
+
+class UserInfo(BaseModel):
+    user_id: str
+    name: str
+    role: str
+    created_at: str
+    credits: Credits
+
+
+class NewUser(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    admin: bool = False
+
+
+class NewKey(BaseModel):
+    prefix: str
+    key: str = Field(description="Shown once: only its SHA-256 is stored.")
+
+
+class KeyInfo(BaseModel):
+    prefix: str
+    user: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class CreditGrant(BaseModel):
+    amount: int = Field(gt=0)
+
+
+class CreditSetting(BaseModel):
+    credits: int | str = Field(description="A whole number, or `unlimited`.")
+
+
+class AuditInfo(BaseModel):
+    at: str
+    actor: str
+    action: str
+    target: str
+    details: dict[str, object]
+
+
+def _when(moment) -> str | None:  # type: ignore[no-untyped-def]
+    return records.rfc3339(moment) if moment else None
+
+
+def user_info(session, user: User) -> UserInfo:  # type: ignore[no-untyped-def]
+    account = credits.account(session, user.id)
+    return UserInfo(
+        user_id=user.id,
+        name=user.name,
+        role="admin" if user.is_admin else "user",
+        created_at=records.rfc3339(user.created_at),
+        credits=Credits(
+            unlimited=account.unlimited,
+            balance=account.balance,
+            reserved=account.reserved,
+            charged_this_month=account.charged_this_month,
+        ),
+    )
+
+
+@router.get("/users", response_model=list[UserInfo], summary="Users and their credits")
+def list_users(session: SessionDep, admin: AdminUser) -> list[UserInfo]:
+    result = [user_info(session, u) for u in session.scalars(select(User).order_by(User.name))]
+    session.commit()
+    return result
+
+
+@router.post("/users", response_model=UserInfo, summary="Create a user (or get an existing one)")
+def create_user(body: NewUser, runtime: RuntimeDep, session: SessionDep, admin: AdminUser) -> UserInfo:
+    user = users.get_or_create(
+        session, body.name, is_admin=body.admin,
+        default_credits=runtime.stores.settings.default_credit_amount,
+    )
+    info = user_info(session, user)
+    session.commit()
+    return info
+
+
+@router.post("/users/{name}/keys", response_model=NewKey, summary="Create an API key for a user")
+def create_key(name: UserName, session: SessionDep, admin: AdminUser) -> NewKey:
+    new_key = keys.create(session, users.get_by_name(session, name))
+    audit.record(session, admin.name, "key.created", name, prefix=new_key.prefix)
+    session.commit()
+    return NewKey(prefix=new_key.prefix, key=new_key.plaintext)
+
+
+@router.get("/keys", response_model=list[KeyInfo], summary="API keys (prefixes only)")
+def list_keys(session: SessionDep, admin: AdminUser) -> list[KeyInfo]:
+    result = [
+        KeyInfo(
+            prefix=key.prefix,
+            user=owner.name,
+            created_at=records.rfc3339(key.created_at),
+            last_used_at=_when(key.last_used_at),
+            revoked_at=_when(key.revoked_at),
+        )
+        for key, owner in keys.list_keys(session)
+    ]
+    session.commit()
+    return result
+
+
+@router.delete("/keys/{prefix}", status_code=204, summary="Revoke an API key")
+def revoke_key(prefix: Annotated[str, Path(max_length=16)], session: SessionDep, admin: AdminUser) -> None:
+    keys.revoke(session, prefix)
+    audit.record(session, admin.name, "key.revoked", prefix)
+    session.commit()
+
+
+@router.post("/users/{name}/credits/grant", response_model=UserInfo, summary="Add credits")
+def grant_credits(name: UserName, body: CreditGrant, session: SessionDep, admin: AdminUser) -> UserInfo:
+    user = users.get_by_name(session, name)
+    credits.grant(session, user, body.amount)
+    audit.record(session, admin.name, "credits.granted", name, credits=body.amount)
+    info = user_info(session, user)
+    session.commit()
+    return info
+
+
+@router.put("/users/{name}/credits", response_model=UserInfo, summary="Set credits or unlimited")
+def set_credits(name: UserName, body: CreditSetting, session: SessionDep, admin: AdminUser) -> UserInfo:
+    user = users.get_by_name(session, name)
+    credits.set_balance(session, user, credits.parse_amount(str(body.credits)))
+    audit.record(session, admin.name, "credits.set", name, credits=str(body.credits))
+    info = user_info(session, user)
+    session.commit()
+    return info
+
+
+@router.delete(
+    "/tasks/{task_id}", response_model=TaskStatus, response_model_exclude_none=True,
+    summary="Cancel any user's task",
+)
+def cancel_any_task(
+    task_id: Annotated[str, Path(max_length=40)],
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    admin: AdminUser,
+) -> TaskStatus:
+    task = session.get(Task, task_id)
+    if task is None:
+        raise errors.TaskNotFound()
+    records.stop(session, task, "Cancelled by an administrator.")
+    audit.record(session, admin.name, "task.cancelled", task.id, owner=task.user_id)
+    session.commit()
+    records.release(runtime.stores, task.id, task.registry_version_id)
+    request.state.task_id = task.id
+    return status_response(request, runtime, task)
+
+
+@router.get("/audit", response_model=list[AuditInfo], summary="The audit log, newest first")
+def audit_log(
+    session: SessionDep, admin: AdminUser, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[AuditInfo]:
+    result = [
+        AuditInfo(
+            at=records.rfc3339(entry.created_at),
+            actor=entry.actor,
+            action=entry.action,
+            target=entry.target,
+            details=json.loads(entry.details) if entry.details else {},
+        )
+        for entry in audit.recent(session, limit)
+    ]
+    session.commit()
+    return result
