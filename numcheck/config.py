@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     retention_days: float = Field(
         7, gt=0, description="Days after which a task's files are deleted and it turns expired."
     )
+    housekeeping_interval_seconds: float = Field(
+        60, gt=0, description="How often retention and clean-up run in the server."
+    )
     log_level: str = Field("INFO", description="Log level of the server and workers.")
 
     @property

@@ -149,7 +149,7 @@ def wait_for_status(client: httpx.Client, task_id: str, statuses: tuple[str, ...
         body = response.json()
         if body["status"] in statuses:
             return body
-        assert body["status"] in ("pending", "processing"), body
+        assert body["status"] in ("pending", "processing", "exported"), body
         time.sleep(0.2)
     raise AssertionError(f"task {task_id} still {body.get('status')} after {timeout}s")
 

@@ -30,6 +30,9 @@ def _metered(new_balance):  # type: ignore[no-untyped-def]
     return case((User.credits_unlimited.is_(True), User.credit_balance), else_=new_balance)
 
 
+MAX_CREDITS = 10**15  # far above any real balance, far below the 64-bit columns' limit
+
+
 def parse_amount(text: str) -> int | None:
     """`unlimited` -> None, else a non-negative whole number."""
     if text.strip().lower() == "unlimited":
@@ -38,8 +41,8 @@ def parse_amount(text: str) -> int | None:
         amount = int(text)
     except ValueError:
         raise errors.InvalidRequest("Credits are a whole number or 'unlimited'.") from None
-    if amount < 0:
-        raise errors.InvalidRequest("Credits cannot be negative.")
+    if not 0 <= amount <= MAX_CREDITS:
+        raise errors.InvalidRequest(f"Credits are between 0 and {MAX_CREDITS}.")
     return amount
 
 
@@ -103,8 +106,11 @@ def grant(session: Session, user: User, amount: int) -> None:
         raise errors.CreditsUnlimited(
             f"{user.name} is unlimited; use 'credits set {user.name} N' to give them a balance first."
         )
-    if amount <= 0:
-        raise errors.InvalidRequest("Grant a positive number of credits.")
+    balance = session.scalar(select(User.credit_balance).where(User.id == user.id)) or 0
+    if not 0 < amount <= MAX_CREDITS - balance:
+        raise errors.InvalidRequest(
+            f"Grant a positive number of credits; a balance stays under {MAX_CREDITS}."
+        )
     session.execute(
         update(User).where(User.id == user.id).values(credit_balance=User.credit_balance + amount)
     )
@@ -113,16 +119,24 @@ def grant(session: Session, user: User, amount: int) -> None:
 
 def set_balance(session: Session, user: User, amount: int | None) -> None:
     """Make a user unlimited (None) or set their available balance to `amount`."""
-    session.refresh(user)
-    delta = (amount or 0) - (0 if user.credits_unlimited else user.credit_balance)
-    user.credits_unlimited = amount is None
-    user.credit_balance = amount or 0
+    unlimited, balance = session.execute(
+        select(User.credits_unlimited, User.credit_balance).where(User.id == user.id)
+    ).one()
+    delta = (amount or 0) - (0 if unlimited else balance)
+    session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(credits_unlimited=amount is None, credit_balance=amount or 0)
+    )
     session.add(LedgerEntry(user_id=user.id, kind="set", amount=delta))
 
 
 def account(session: Session, user_id: str, now: datetime | None = None) -> Account:
-    user = session.get_one(User, user_id)
-    session.refresh(user)
+    unlimited, balance, reserved = session.execute(
+        select(User.credits_unlimited, User.credit_balance, User.credits_reserved).where(
+            User.id == user_id
+        )
+    ).one()
     now = now or utcnow()
     month = datetime(now.year, now.month, 1, tzinfo=UTC)
     charged = session.scalar(
@@ -133,8 +147,8 @@ def account(session: Session, user_id: str, now: datetime | None = None) -> Acco
         )
     )
     return Account(
-        unlimited=user.credits_unlimited,
-        balance=user.credit_balance,
-        reserved=user.credits_reserved,
+        unlimited=unlimited,
+        balance=balance,
+        reserved=reserved,
         charged_this_month=int(charged or 0),
     )

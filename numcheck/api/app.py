@@ -14,6 +14,7 @@ from numcheck import checks
 from numcheck.accounts import users
 from numcheck.api import errors as api_errors
 from numcheck.api.access_log import AccessLog
+from numcheck.api.drain import DrainUnreadBody
 from numcheck.api.routes import admin, meta, registries, results, tasks
 from numcheck.api.runtime import Runtime
 from numcheck.config import Settings
@@ -60,6 +61,7 @@ def _start_dispatcher(stores: Stores) -> ProcessPoolDispatcher:
         run=worker.run,
         on_error=lambda job, _exc: scheduling.release(stores, job),
         housekeeping=lambda: _housekeeping(stores),
+        housekeeping_interval=stores.settings.housekeeping_interval_seconds,
     )
     dispatcher.start()
     return dispatcher
@@ -97,5 +99,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(results.router)
     app.include_router(registries.router)
     app.include_router(admin.router)
+    app.add_middleware(DrainUnreadBody)
     app.add_middleware(AccessLog)
     return app

@@ -7,7 +7,6 @@ and the sink's limit errors stop the upload at once.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -19,10 +18,6 @@ from numcheck import errors
 
 _MAX_FIELD_BYTES = 1024
 _MAX_FIELDS = 16
-# After a refusal the rest of the body is read and dropped, so that the client gets the error
-# response instead of a reset connection; but not forever.
-_DRAIN_BYTES = 1 << 30
-_DRAIN_SECONDS = 60.0
 
 
 class FileSink(Protocol):
@@ -111,28 +106,15 @@ async def stream_form(
         )
     reader = _FormReader(file_field, open_sink)
     parser = MultipartParser(boundary, reader.callbacks())  # type: ignore[arg-type]
-    body = request.stream()
+    # A refusal stops reading here; DrainUnreadBody reads the rest after the response.
     try:
-        async for piece in body:
+        async for piece in request.stream():
             if piece:
                 # The sink writes to the blob store: keep that blocking I/O off the event loop.
                 await run_in_threadpool(parser.write, piece)
         parser.finalize()
     except errors.NumcheckError:
-        await _drain(body)
         raise
     except ValueError as exc:  # python-multipart's parse errors are ValueErrors
-        await _drain(body)
         raise errors.InvalidRequest("The multipart body is malformed.") from exc
     return reader.fields, reader.sink
-
-
-async def _drain(body) -> None:  # type: ignore[no-untyped-def]
-    drained, deadline = 0, time.monotonic() + _DRAIN_SECONDS
-    try:
-        async for piece in body:
-            drained += len(piece)
-            if drained > _DRAIN_BYTES or time.monotonic() > deadline:
-                return
-    except Exception:
-        return  # the client went away: nothing left to drain

@@ -49,6 +49,53 @@ class Health(BaseModel):
     status: str
 
 
+def multipart_body(properties: dict[str, dict[str, object]], required: list[str]) -> dict[str, object]:
+    """An OpenAPI requestBody for routes that stream their multipart body themselves."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": properties, "required": required}
+                }
+            },
+        }
+    }
+
+
+TASK_FORM = multipart_body(
+    {
+        "file": {"type": "string", "format": "binary", "description": "One number a line."},
+        "task_type": {"type": "string", "description": "`validate` or a registry's name."},
+        "default_region": {"type": "string", "description": "ISO 3166-1 alpha-2, e.g. US."},
+    },
+    ["file", "task_type"],
+)
+TASK_ID_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media: {
+                "schema": {
+                    "type": "object",
+                    "properties": {"task_id": {"type": "string"}},
+                    "required": ["task_id"],
+                }
+            }
+            for media in ("multipart/form-data", "application/x-www-form-urlencoded", "application/json")
+        },
+    }
+}
+REGISTRY_FORM = multipart_body(
+    {
+        "column": {"type": "string", "description": "CSV: the number column's header (before file)."},
+        "default_region": {"type": "string", "description": "For national-format lines (before file)."},
+        "file": {"type": "string", "format": "binary", "description": "Text or CSV file."},
+        "mode": {"type": "string", "enum": ["replace", "add", "remove"]},
+    },
+    ["file"],
+)
+
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 429, 500)
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 429, 500)
 }

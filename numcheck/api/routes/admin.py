@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from numcheck import errors
 from numcheck.accounts import audit, credits, keys, users
+from numcheck.accounts.credits import MAX_CREDITS
 from numcheck.api.deps import AdminUser, RuntimeDep, SessionDep
 from numcheck.api.routes.tasks import status_response
 from numcheck.api.schemas import ERROR_RESPONSES, TaskStatus
@@ -56,11 +57,13 @@ class KeyInfo(BaseModel):
 
 
 class CreditGrant(BaseModel):
-    amount: int = Field(gt=0)
+    amount: int = Field(gt=0, le=MAX_CREDITS)
 
 
 class CreditSetting(BaseModel):
-    credits: int | str = Field(description="A whole number, or `unlimited`.")
+    credits: Annotated[int, Field(ge=0, le=MAX_CREDITS)] | Literal["unlimited"] = Field(
+        description="A whole number, or `unlimited`."
+    )
 
 
 class AuditInfo(BaseModel):

@@ -12,7 +12,7 @@ from numcheck import checks, errors
 from numcheck.accounts import audit
 from numcheck.api import multipart
 from numcheck.api.deps import AdminUser, RuntimeDep, SessionDep
-from numcheck.api.schemas import ERROR_RESPONSES
+from numcheck.api.schemas import ERROR_RESPONSES, REGISTRY_FORM, ErrorBody
 from numcheck.registries import loading
 from numcheck.registries import records as registry_records
 from numcheck.tasks import records as task_records
@@ -47,7 +47,13 @@ class RegistryInfo(BaseModel):
     granted_users: int
 
 
-@router.post("/{name}", response_model=LoadResult, summary="Load a new version of a registry")
+@router.post(
+    "/{name}",
+    response_model=LoadResult,
+    summary="Load a new version of a registry",
+    openapi_extra=REGISTRY_FORM,
+    responses={413: {"model": ErrorBody}},
+)
 async def load_registry(
     name: RegistryName, request: Request, runtime: RuntimeDep, admin: AdminUser
 ) -> LoadResult:

@@ -15,7 +15,15 @@ from numcheck.api import multipart, signing
 from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
 from numcheck.api.runtime import Runtime
 from numcheck.accounts import idempotency
-from numcheck.api.schemas import ERROR_RESPONSES, ErrorBody, TaskCreated, TaskPage, TaskStatus
+from numcheck.api.schemas import (
+    ERROR_RESPONSES,
+    TASK_FORM,
+    TASK_ID_BODY,
+    ErrorBody,
+    TaskCreated,
+    TaskPage,
+    TaskStatus,
+)
 from numcheck.storage.models import Task, User
 from numcheck.tasks import intake, records
 
@@ -73,6 +81,7 @@ def _request_fingerprint(fields: dict[str, str], file_sha256: str) -> str:
     response_model=TaskCreated,
     responses=CREATE_RESPONSES,
     summary="Create a task from a file",
+    openapi_extra=TASK_FORM,
 )
 async def create_task(
     request: Request,
@@ -137,30 +146,34 @@ def _create(  # type: ignore[no-untyped-def]
     fields: dict[str, str],
     idempotency_key: str | None,
 ) -> TaskCreated:
-    task = intake.create(
-        session,
-        user,
-        upload,
-        fields.get("task_type"),
-        fields.get("default_region"),
-        max_active_tasks=runtime.stores.settings.max_active_tasks,
-    )
-    created = TaskCreated(
-        task_id=task.id,
-        status=task.status,
-        total=task.total,
-        message="Task created successfully",
-        created_at=records.rfc3339(task.created_at),
-    )
-    if idempotency_key is not None:
-        idempotency.complete(
+    try:
+        task = intake.create(
             session,
-            user.id,
-            idempotency_key,
-            _request_fingerprint(fields, upload.sha256.hexdigest()),
-            created.model_dump_json(),
+            user,
+            upload,
+            fields.get("task_type"),
+            fields.get("default_region"),
+            max_active_tasks=runtime.stores.settings.max_active_tasks,
         )
-    session.commit()
+        created = TaskCreated(
+            task_id=task.id,
+            status=task.status,
+            total=task.total,
+            message="Task created successfully",
+            created_at=records.rfc3339(task.created_at),
+        )
+        if idempotency_key is not None:
+            idempotency.complete(
+                session,
+                user.id,
+                idempotency_key,
+                _request_fingerprint(fields, upload.sha256.hexdigest()),
+                created.model_dump_json(),
+            )
+        session.commit()
+    except BaseException:
+        session.rollback()  # release the write lock before the caller cleans up
+        raise
     return created
 
 
@@ -195,7 +208,13 @@ async def _read_task_id(request: Request) -> str:
     return value.strip()
 
 
-@router.post("/gettasks", response_model=TaskStatus, response_model_exclude_none=True, summary="Status of a task")
+@router.post(
+    "/gettasks",
+    response_model=TaskStatus,
+    response_model_exclude_none=True,
+    summary="Status of a task",
+    openapi_extra=TASK_ID_BODY,
+)
 async def get_task_status(
     request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
 ) -> TaskStatus:

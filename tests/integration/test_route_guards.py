@@ -1,0 +1,88 @@
+"""Every route is guarded: /v1 needs a key, admin routes refuse users, ids are owner-scoped."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.conftest import Server, download_zip, submit, wait_for_status
+
+ADMIN_PREFIXES = ("/v1/admin", "/v1/registries")
+PUBLIC = {"/healthz", "/results/{task_id}.zip", "/docs", "/openapi.json", "/redoc"}
+
+
+def routes(server: Server) -> list[tuple[str, str]]:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    return [(method.upper(), path) for path, item in spec["paths"].items() for method in item]
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "abc", path)
+
+
+def test_every_v1_route_refuses_no_key_and_every_admin_route_refuses_a_user(server: Server) -> None:
+    user_key = server.create_key("guarded-user")
+    found = routes(server)
+    assert {p for _, p in found} - PUBLIC, "no routes found"
+    for method, path in found:
+        if path in PUBLIC:
+            continue
+        assert path.startswith("/v1/"), f"unguarded route outside /v1: {path}"
+        anonymous = httpx.request(method, server.url + concrete(path), timeout=30)
+        assert anonymous.status_code == 401, (method, path, anonymous.status_code)
+        if path.startswith(ADMIN_PREFIXES):
+            as_user = httpx.request(
+                method, server.url + concrete(path), headers={"X-API-Key": user_key}, timeout=30
+            )
+            assert as_user.status_code == 403, (method, path, as_user.status_code)
+            assert as_user.json()["code"] == "forbidden"
+
+
+def test_objects_of_one_user_are_out_of_reach_of_another(server: Server, admin_key: str) -> None:
+    owner, other = server.create_key("owner"), server.create_key("intruder")
+    with server.client(owner) as a, server.client(other) as b, server.client(admin_key) as admin:
+        task_id = submit(a, b"+12025550101\n").json()["task_id"]
+        status = wait_for_status(a, task_id)
+        # Tasks: 404, as for an id that does not exist.
+        assert b.get(f"/v1/tasks/{task_id}").status_code == 404
+        assert b.delete(f"/v1/tasks/{task_id}").status_code == 404
+        # Result links: only a link signed for this task and owner works.
+        forged = status["result_url"].replace(task_id, submit(b, b"+12025550101\n").json()["task_id"])
+        assert httpx.get(forged).status_code == 403
+        # Keys and registries: admin-only, so 403 for a user, and nothing changes.
+        owner_prefix = owner.split("_")[1]
+        assert b.delete(f"/v1/admin/keys/{owner_prefix}").status_code == 403
+        assert a.get("/v1/tasks").status_code == 200  # the owner's key still works
+        assert b.delete("/v1/registries/anything").status_code == 403
+        keys = {k["prefix"]: k for k in admin.get("/v1/admin/keys").json()}
+        assert keys[owner_prefix]["revoked_at"] is None
+    assert download_zip(status)["results.csv"].startswith("Number,")
+
+
+def test_admin_api_manages_users_keys_credits_and_audits(server: Server, admin_key: str) -> None:
+    with server.client(admin_key) as admin:
+        created = admin.post("/v1/admin/users", json={"name": "frank"})
+        assert created.status_code == 200 and created.json()["role"] == "user"
+        new_key = admin.post("/v1/admin/users/frank/keys").json()
+        assert new_key["key"].startswith(f"nck_{new_key['prefix']}_")
+        assert admin.put("/v1/admin/users/frank/credits", json={"credits": 99_997}).json()["credits"]["balance"] == 99_997
+        assert admin.post("/v1/admin/users/frank/credits/grant", json={"amount": 3}).json()["credits"]["balance"] == 100_000
+        with httpx.Client(base_url=server.url, headers={"X-API-Key": new_key["key"]}) as frank:
+            me = frank.get("/v1/account").json()
+            assert me["name"] == "frank" and me["credits"]["balance"] == 100_000
+            assert me["limits"]["max_active_tasks"] >= 1
+            task_id = submit(frank, b"+12025550101\n" * 50_000).json()["task_id"]
+            cancelled = admin.delete(f"/v1/admin/tasks/{task_id}")
+            assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+            assert frank.get("/v1/account").json()["credits"]["balance"] == 100_000
+        assert admin.delete(f"/v1/admin/keys/{new_key['prefix']}").status_code == 204
+        assert httpx.get(f"{server.url}/v1/tasks", headers={"X-API-Key": new_key["key"]}).status_code == 401
+        entries = admin.get("/v1/admin/audit").json()
+        actions = [(e["action"], e["target"]) for e in entries]
+        for expected in (("key.created", "frank"), ("credits.set", "frank"), ("credits.granted", "frank"),
+                         ("task.cancelled", task_id), ("key.revoked", new_key["prefix"])):
+            assert expected in actions
+        text = str(entries)
+        assert new_key["key"] not in text and new_key["key"].split("_", 2)[2] not in text
+        assert "12025550101" not in text

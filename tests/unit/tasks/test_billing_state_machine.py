@@ -1,0 +1,135 @@
+"""A Hypothesis state machine over the real task code and a real SQLite database: whatever mix of
+creations, chunk runs, redelivered chunks, crashes, cancellations and top-ups happens, credits
+stay exact — balance never negative, charged == success of exported tasks, one charge a task."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import hypothesis.strategies as st
+from hypothesis import settings
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from sqlalchemy import func, select
+
+from numcheck import errors
+from numcheck.accounts import credits, users
+from numcheck.config import Settings
+from numcheck.storage import db
+from numcheck.storage.models import LedgerEntry, Task, User
+from numcheck.storage.stores import Stores
+from numcheck.tasks import intake, processing, records, scheduling
+
+START = 60
+
+
+class Billing(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.stores = Stores.open(Settings(data_dir=Path(self.tmp.name), chunk_lines=4, chunk_max_attempts=100))
+        db.upgrade(self.stores.engine)
+        with self.stores.sessions.begin() as session:
+            user = users.get_or_create(session, "payer", default_credits=START)
+            self.user_id = user.id
+        self.given = START
+        self.done_jobs: list[scheduling.Job] = []
+
+    def teardown(self) -> None:
+        self.stores.close()
+        self.tmp.cleanup()
+
+    def _user(self, session) -> User:  # type: ignore[no-untyped-def]
+        return session.get_one(User, self.user_id)
+
+    @rule(lines=st.integers(min_value=1, max_value=25), bad=st.integers(min_value=0, max_value=3))
+    def create(self, lines: int, bad: int) -> None:
+        content = ("+12025550101\n" * lines + "junk\n" * bad).encode()
+        limits = intake.Limits(10_000, 10_000, 100, self.stores.settings.chunk_lines)
+        upload = intake.PendingUpload(self.stores.blobs, limits)
+        upload.feed(content)
+        with self.stores.sessions() as session:
+            before = session.scalar(select(func.count()).select_from(Task))
+            try:
+                intake.create(session, self._user(session), upload, "validate", None, max_active_tasks=1000)
+                session.commit()
+            except errors.InsufficientCredits:
+                session.rollback()
+                upload.discard()
+                assert session.scalar(select(func.count()).select_from(Task)) == before
+
+    @rule()
+    def run_one_job(self) -> None:
+        for job in scheduling.claim(self.stores, 1):
+            scheduling.run(self.stores, job)
+            self.done_jobs.append(job)
+
+    @precondition(lambda self: self.done_jobs)
+    @rule(data=st.data())
+    def redeliver(self, data: st.DataObject) -> None:
+        """A message delivered again after its work was done (or while it was)."""
+        scheduling.run(self.stores, data.draw(st.sampled_from(self.done_jobs)))
+
+    @rule()
+    def crash_and_restart(self) -> None:
+        """Leases held by dead workers are dropped; their work is claimed again."""
+        scheduling.release_all(self.stores)
+
+    @rule(data=st.data())
+    def cancel(self, data: st.DataObject) -> None:
+        with self.stores.sessions() as session:
+            ids = list(session.scalars(select(Task.id).order_by(Task.id)))
+            if not ids:
+                return
+            task = records.cancel_or_delete(session, self.user_id, data.draw(st.sampled_from(ids)))
+            session.commit()
+            records.release(self.stores, task.id, task.registry_version_id)
+
+    @rule(amount=st.integers(min_value=1, max_value=30))
+    def top_up(self, amount: int) -> None:
+        with self.stores.sessions.begin() as session:
+            credits.grant(session, self._user(session), amount)
+        self.given += amount
+
+    @rule()
+    def finish_everything(self) -> None:
+        for _ in range(200):
+            jobs = scheduling.claim(self.stores, 10)
+            if not jobs:
+                return
+            for job in jobs:
+                scheduling.run(self.stores, job)
+                self.done_jobs.append(job)
+
+    @invariant()
+    def credits_are_exact(self) -> None:
+        with self.stores.sessions() as session:
+            user = self._user(session)
+            assert user.credit_balance >= 0
+            sums = dict(
+                session.execute(
+                    select(LedgerEntry.kind, func.sum(LedgerEntry.amount)).group_by(LedgerEntry.kind)
+                ).all()
+            )
+            # Exported tasks, and exported ones whose owner deleted the files since (expired).
+            exported_success = session.scalar(
+                select(func.coalesce(func.sum(Task.success), 0)).where(
+                    Task.status.in_(("exported", "expired"))
+                )
+            )
+            assert sums.get("charge", 0) == exported_success
+            active_total = session.scalar(
+                select(func.coalesce(func.sum(Task.total), 0)).where(Task.status.in_(records.ACTIVE))
+            )
+            assert user.credits_reserved == active_total
+            assert user.credit_balance + user.credits_reserved == self.given - sums.get("charge", 0)
+            per_task = session.execute(
+                select(LedgerEntry.task_id, LedgerEntry.kind, func.count())
+                .where(LedgerEntry.task_id.is_not(None))
+                .group_by(LedgerEntry.task_id, LedgerEntry.kind)
+            ).all()
+            assert all(count == 1 for _, _, count in per_task)
+
+
+Billing.TestCase.settings = settings(max_examples=25, stateful_step_count=30, deadline=None)
+TestBilling = Billing.TestCase
