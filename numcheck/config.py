@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     retention_days: float = Field(
         7, gt=0, description="Days after which a task's files are deleted and it turns expired."
     )
+    webhook_allow_private: bool = Field(
+        False,
+        description="Allow callback_url hosts on private, loopback or link-local addresses "
+        "(off: such callbacks are refused, so tasks cannot be used to probe your network).",
+    )
     housekeeping_interval_seconds: float = Field(
         60, gt=0, description="How often retention and clean-up run in the server."
     )

@@ -157,3 +157,9 @@ class IdempotencyMismatch(NumcheckError):
     """This Idempotency-Key was used with a different request (file or fields)."""
 
     code = "idempotency_mismatch"
+
+
+class InvalidCallbackUrl(NumcheckError):
+    """callback_url must be an http(s) URL of a public host."""
+
+    code = "invalid_callback_url"

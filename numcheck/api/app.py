@@ -23,7 +23,7 @@ from numcheck.storage import db, secrets
 from numcheck.storage.blobs import LocalBlobStore
 from numcheck.storage.stores import Stores
 from numcheck.registries import records as registry_records
-from numcheck.tasks import retention, scheduling, worker
+from numcheck.tasks import retention, scheduling, webhooks, worker
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,14 @@ def create_app(settings: Settings) -> FastAPI:
         # Build (or check) the compiled validator once here, so workers only read the cache.
         await run_in_threadpool(checks.prepare, settings.validator_cache_dir)
         dispatcher = _start_dispatcher(stores)
+        sender = webhooks.WebhookSender(stores)
+        sender.start()
         app.state.runtime = Runtime.embedded(stores, link_secret, dispatcher)
         log.info("numcheck %s ready; data dir %s", numcheck.__version__, settings.data_dir.resolve())
         try:
             yield
         finally:
+            sender.stop()
             dispatcher.stop()
             stores.close()
 

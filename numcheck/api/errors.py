@@ -19,6 +19,7 @@ STATUS: dict[type[errors.NumcheckError], int] = {
     errors.EmptyFile: 400,
     errors.BinaryFile: 400,
     errors.UndecodableFile: 400,
+    errors.InvalidCallbackUrl: 400,
     errors.NotAuthenticated: 401,
     errors.KeyInQueryString: 401,
     errors.Forbidden: 403,

@@ -25,7 +25,7 @@ class FileSink(Protocol):
 
 
 class _FormReader:
-    def __init__(self, file_field: str, open_sink: Callable[[dict[str, str]], FileSink]) -> None:
+    def __init__(self, file_field: str, open_sink: Callable[[dict[str, str], str], FileSink]) -> None:
         self.fields: dict[str, str] = {}
         self.sink: FileSink | None = None
         self._file_field = file_field
@@ -68,7 +68,8 @@ class _FormReader:
         if name == self._file_field:
             if self.sink is not None:
                 raise errors.InvalidRequest(f"Send one {self._file_field!r} field, not several.")
-            self.sink = self._open_sink(dict(self.fields))
+            filename = params.get(b"filename", b"").decode("utf-8", "replace")
+            self.sink = self._open_sink(dict(self.fields), filename)
             self._to_sink = True
         elif len(self.fields) >= _MAX_FIELDS:
             raise errors.InvalidRequest("Too many form fields.")
@@ -92,11 +93,12 @@ class _FormReader:
 
 
 async def stream_form(
-    request: Request, *, file_field: str, open_sink: Callable[[dict[str, str]], FileSink]
+    request: Request, *, file_field: str, open_sink: Callable[[dict[str, str], str], FileSink]
 ) -> tuple[dict[str, str], FileSink | None]:
     """Read a multipart body; return its small fields and the sink that took the file part.
 
-    `open_sink` is called when the file part begins, with the fields that came before it.
+    `open_sink` is called when the file part begins, with the fields that came before it and
+    the part's file name.
     """
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")

@@ -68,6 +68,9 @@ TASK_FORM = multipart_body(
         "file": {"type": "string", "format": "binary", "description": "One number a line."},
         "task_type": {"type": "string", "description": "`validate` or a registry's name."},
         "default_region": {"type": "string", "description": "ISO 3166-1 alpha-2, e.g. US."},
+        "column": {"type": "string", "description": "CSV: the numbers' column (before file)."},
+        "id_column": {"type": "string", "description": "CSV: passed through to results."},
+        "callback_url": {"type": "string", "description": "POSTed the status at the end."},
     },
     ["file", "task_type"],
 )

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from numcheck import errors
 from numcheck.accounts import audit, credits
+from numcheck.cli import client_commands
 from numcheck.accounts import keys as api_keys
 from numcheck.accounts import users
 from numcheck.config import Settings
@@ -326,6 +327,9 @@ def audit_list(limit: Annotated[int, typer.Option(help="How many entries, newest
             for entry in audit.recent(session, limit)
         ]
     _print_table(("when", "actor", "action", "target", "details"), rows)
+
+
+client_commands.register(app)
 
 
 def main() -> None:

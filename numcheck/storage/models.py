@@ -53,6 +53,7 @@ class User(Base):
     credits_unlimited: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     credit_balance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     credits_reserved: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    webhook_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ApiKey(Base):
@@ -83,6 +84,8 @@ class Task(Base):
     chunks_done: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     check_facts: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, for summary.json
+    id_column: Mapped[str | None] = mapped_column(String(100), nullable=True)  # CSV passthrough
+    callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The registry version a registry task answers from, fixed when the task is created.
     registry_version_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     finalize_leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -184,3 +187,22 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))
     target: Mapped[str] = mapped_column(String(120))
     details: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+
+
+class WebhookDelivery(Base):
+    """A status body owed to a task's callback_url, retried with backoff for up to an hour."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(20), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    url: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    gave_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)

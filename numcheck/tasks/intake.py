@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -19,7 +20,8 @@ from numcheck.accounts import credits, limits
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import Chunk, Task, User, utcnow
-from numcheck.tasks import catalog
+from numcheck.tasks import catalog, webhooks
+from numcheck.tasks.csvinput import CsvToCanonical
 from numcheck.textlines import LineSplitter
 
 @dataclass(frozen=True)
@@ -47,9 +49,10 @@ class IntakeResult:
 class UploadIntake:
     """Feed raw bytes in; canonical text goes to `out`; `finish()` returns the counts and plan."""
 
-    def __init__(self, out: BinaryIO, limits: Limits) -> None:
+    def __init__(self, out: BinaryIO, limits: Limits, csv_input: CsvToCanonical | None = None) -> None:
         self._out = out
         self._limits = limits
+        self._csv = csv_input
         self._received = 0
         self._splitter = LineSplitter(limits.max_line_chars)
         self._written = 0
@@ -65,11 +68,15 @@ class UploadIntake:
         if self._received > self._limits.max_bytes:
             raise errors.FileTooLarge(f"The file is over the limit of {self._limits.max_bytes} bytes.")
         lines = self._splitter.feed(data)
+        if self._csv is not None:
+            lines = self._csv.take(lines)
         if lines:
             self._account(lines)
 
     def finish(self) -> IntakeResult:
         lines = self._splitter.finish()
+        if self._csv is not None:
+            lines = self._csv.take(lines) + self._csv.finish()
         if lines:
             self._account(lines)
         if self._chunk_lines:
@@ -116,22 +123,58 @@ class UploadIntake:
         self._chunk_lines = 0
 
 
-class PendingUpload:
-    """An upload streaming into the blob store under a fresh task id, until `create` keeps it."""
+_GZIP_MAGIC = b"\x1f\x8b"
+_INFLATE_STEP = 1 << 20  # decompress at most this much at a time: a bomb never lands in memory
 
-    def __init__(self, blobs: BlobStore, limits: Limits) -> None:
+
+class PendingUpload:
+    """An upload streaming into the blob store under a fresh task id, until `create` keeps it.
+
+    A gzip-compressed upload (recognised by its magic bytes) is decompressed as it streams; the
+    size limit applies to the decompressed bytes.
+    """
+
+    def __init__(self, blobs: BlobStore, limits: Limits, csv_input: CsvToCanonical | None = None) -> None:
         self.task_id = ids.new_task_id()
         self.sha256 = hashlib.sha256()  # of the bytes as uploaded, for Idempotency-Key
         self._blobs = blobs
         self._stack = ExitStack()
         out = self._stack.enter_context(blobs.writer(blob_keys.upload_key(self.task_id)))
-        self._intake = UploadIntake(out, limits)
+        self._intake = UploadIntake(out, limits, csv_input)
+        self._head = b""
+        self._inflate: zlib._Decompress | None = None
+        self._started = False
 
     def feed(self, data: bytes) -> None:
-        self._intake.feed(data)
         self.sha256.update(data)
+        if not self._started:
+            self._head += data
+            if len(self._head) < 2:
+                return
+            data, self._head, self._started = self._head, b"", True
+            if data.startswith(_GZIP_MAGIC):
+                self._inflate = zlib.decompressobj(wbits=31)
+        if self._inflate is None:
+            self._intake.feed(data)
+            return
+        try:
+            chunk = self._inflate.decompress(data, _INFLATE_STEP)
+            while chunk:
+                self._intake.feed(chunk)
+                chunk = self._inflate.decompress(self._inflate.unconsumed_tail, _INFLATE_STEP)
+        except zlib.error:
+            raise errors.UndecodableFile("The gzip data is corrupt.") from None
 
     def finish(self) -> IntakeResult:
+        if not self._started and self._head:
+            self._started = True
+            self._intake.feed(self._head)
+        if self._inflate is not None:
+            if not self._inflate.eof:
+                raise errors.UndecodableFile("The gzip data is truncated.")
+            tail = self._inflate.flush()
+            if tail:
+                self._intake.feed(tail)
         result = self._intake.finish()
         self._stack.close()  # publishes the blob
         return result
@@ -144,6 +187,14 @@ class PendingUpload:
             self._blobs.delete(blob_keys.upload_key(self.task_id))
 
 
+def csv_input_for(fields: dict[str, str], filename: str) -> CsvToCanonical | None:
+    """CSV handling when a column is named or the file is called *.csv (or *.csv.gz)."""
+    column, id_column = fields.get("column") or None, fields.get("id_column") or None
+    if column or id_column or filename.lower().endswith((".csv", ".csv.gz")):
+        return CsvToCanonical(column, id_column)
+    return None
+
+
 def create(
     session: Session,
     user: User,
@@ -152,6 +203,9 @@ def create(
     default_region: str | None,
     *,
     max_active_tasks: int,
+    id_column: str | None = None,
+    callback_url: str | None = None,
+    allow_private_callbacks: bool = False,
 ) -> Task:
     """Validate the form, finish the upload, add the task and its chunks and reserve its
     credits (caller commits; an error leaves nothing)."""
@@ -162,6 +216,8 @@ def create(
         raise errors.InvalidRequest(
             "default_region must be an ISO 3166-1 alpha-2 region code, such as US or DE."
         )
+    if callback_url is not None:
+        callback_url = webhooks.check_callback_url(callback_url, allow_private_callbacks)
     result = upload.finish()
     limits.check_active_tasks(session, user.id, max_active_tasks)
     now = utcnow()
@@ -178,6 +234,8 @@ def create(
         chunks_done=0,
         check_facts=json.dumps({"name": check.name, **check.version_facts()}),
         registry_version_id=getattr(check, "version_id", None),
+        id_column=id_column,
+        callback_url=callback_url,
         created_at=now,
         updated_at=now,
     )

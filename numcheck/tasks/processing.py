@@ -41,6 +41,7 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
         start, end, first_line = chunk.start_byte, chunk.end_byte, chunk.first_line
         task_type, region = task.task_type, task.default_region
         registry_version_id, check_facts = task.registry_version_id, task.check_facts
+        has_ids = task.id_column is not None
 
     text = stores.blobs.read_range(blob_keys.upload_key(task_id), start, end).decode("utf-8")
     numbered = [
@@ -48,9 +49,16 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
         for offset, line in enumerate(text.split("\n"))
         if line.strip()
     ]
+    ids = None
+    if has_ids:  # CSV with an id column: canonical lines are "number<TAB>id"
+        parts = [line.partition("\t") for _, line in numbered]
+        numbered = [(line_no, number) for (line_no, _), (number, _, _) in zip(numbered, parts)]
+        ids = [identifier for _, _, identifier in parts]
     check = catalog.for_task(stores, task_type, registry_version_id, check_facts)
     result = check.check_batch([line for _, line in numbered], region)
-    success, failure = resultfile.write_parts(stores.blobs, task_id, idx, numbered, result.outcomes)
+    success, failure = resultfile.write_parts(
+        stores.blobs, task_id, idx, numbered, result.outcomes, ids
+    )
     fallbacks = result.stats.get("fallbacks", 0)
 
     with stores.sessions.begin() as session:
@@ -102,6 +110,7 @@ def finalize(stores: Stores, task_id: str) -> None:
         chunk_count, task_type = task.chunk_count, task.task_type
         registry_version_id, check_facts = task.registry_version_id, task.check_facts
         user_id, total, success = task.user_id, task.total, task.success
+        id_column = task.id_column
 
     key = blob_keys.result_key(task_id)
     with stores.blobs.writer(key) as out:
@@ -112,6 +121,7 @@ def finalize(stores: Stores, task_id: str) -> None:
             chunk_count,
             catalog.for_task(stores, task_type, registry_version_id, check_facts).columns,
             summary,
+            id_column,
         )
 
     with stores.sessions.begin() as session:

@@ -30,6 +30,7 @@ def write_parts(
     chunk: int,
     numbered_lines: Sequence[tuple[int, str]],
     outcomes: Sequence[Outcome],
+    ids: Sequence[str] | None = None,
 ) -> tuple[int, int]:
     """Write a chunk's result rows and failures to their deterministic keys; return counts."""
     success = failure = 0
@@ -41,12 +42,13 @@ def write_parts(
         failed_text = io.TextIOWrapper(failed_out, encoding="utf-8", newline="")
         results = csv.writer(results_text)
         failed = csv.writer(failed_text)
-        for (line_no, line), outcome in zip(numbered_lines, outcomes, strict=True):
+        extra = [(neutralise(i),) for i in ids] if ids is not None else [()] * len(outcomes)
+        for (line_no, line), outcome, passthrough in zip(numbered_lines, outcomes, extra, strict=True):
             if isinstance(outcome, Failure):
-                failed.writerow((line_no, neutralise(line.strip()), outcome.reason))
+                failed.writerow((line_no, neutralise(line.strip()), outcome.reason, *passthrough))
                 failure += 1
             else:
-                results.writerow(outcome)
+                results.writerow((*outcome, *passthrough))
                 success += 1
         results_text.flush()
         failed_text.flush()
@@ -68,17 +70,19 @@ def write_zip(
     chunk_count: int,
     columns: Sequence[str],
     summary: dict[str, Any],
+    id_column: str | None = None,
 ) -> None:
     """Stream the parts of every chunk, in input order, into results.csv and failed.csv."""
+    extra = (neutralise(id_column),) if id_column else ()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         with archive.open("results.csv", "w", force_zip64=True) as entry:
-            entry.write(_csv_line(("Number", *columns)))
+            entry.write(_csv_line(("Number", *columns, *extra)))
             for chunk in range(chunk_count):
                 with blobs.open(blob_keys.part_key(task_id, chunk, "results")) as part:
                     shutil.copyfileobj(part, entry, 1 << 20)
         if summary["failure"]:
             with archive.open("failed.csv", "w", force_zip64=True) as entry:
-                entry.write(_csv_line(("line", "input", "reason")))
+                entry.write(_csv_line(("line", "input", "reason", *extra)))
                 for chunk in range(chunk_count):
                     with blobs.open(blob_keys.part_key(task_id, chunk, "failed")) as part:
                         shutil.copyfileobj(part, entry, 1 << 20)

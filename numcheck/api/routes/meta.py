@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
 from numcheck.api.routes.admin import UserInfo, user_info
 from numcheck.api.schemas import ERROR_RESPONSES, CheckInfo, Health
-from numcheck.tasks import catalog
+from numcheck.tasks import catalog, webhooks
 
 router = APIRouter()
 
@@ -32,6 +32,7 @@ class AccountLimits(BaseModel):
 
 class AccountInfo(UserInfo):
     limits: AccountLimits
+    webhook_secret: str = Field(description="Verifies X-Numcheck-Signature of your webhooks.")
 
 
 @router.get(
@@ -44,9 +45,11 @@ class AccountInfo(UserInfo):
 def account(runtime: RuntimeDep, session: SessionDep, user: CurrentUser) -> AccountInfo:
     s = runtime.stores.settings
     info = user_info(session, user)
+    secret = webhooks.webhook_secret(session, user.id)
     session.commit()
     return AccountInfo(
         **info.model_dump(),
+        webhook_secret=secret,
         limits=AccountLimits(
             rate_limit_per_second=s.rate_limit_per_second,
             rate_limit_burst=s.rate_limit_burst,

@@ -63,7 +63,7 @@ async def load_registry(
     load: loading.RegistryLoad | None = None
     before_file: dict[str, str] = {}
 
-    def open_load(fields: dict[str, str]) -> loading.RegistryLoad:
+    def open_load(fields: dict[str, str], _filename: str) -> loading.RegistryLoad:
         nonlocal load, before_file
         before_file = fields
         load = loading.start(

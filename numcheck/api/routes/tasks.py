@@ -70,10 +70,8 @@ class _FileFingerprint:
 
 
 def _request_fingerprint(fields: dict[str, str], file_sha256: str) -> str:
-    return idempotency.fingerprint(
-        {"task_type": fields.get("task_type"), "default_region": fields.get("default_region")},
-        file_sha256,
-    )
+    names = ("task_type", "default_region", "column", "id_column", "callback_url")
+    return idempotency.fingerprint({name: fields.get(name) for name in names}, file_sha256)
 
 
 @router.post(
@@ -105,15 +103,23 @@ async def create_task(
 
     upload: intake.PendingUpload | None = None
 
-    def open_upload(_: dict[str, str]) -> intake.PendingUpload:
-        nonlocal upload
-        upload = intake.PendingUpload(stores.blobs, _limits(runtime))
+    before_file: dict[str, str] = {}
+
+    def open_upload(fields: dict[str, str], filename: str) -> intake.PendingUpload:
+        nonlocal upload, before_file
+        before_file = fields
+        upload = intake.PendingUpload(
+            stores.blobs, _limits(runtime), intake.csv_input_for(fields, filename)
+        )
         return upload
 
     try:
         fields, _ = await multipart.stream_form(request, file_field="file", open_sink=open_upload)
         if upload is None:
             raise errors.InvalidRequest("Missing field file: attach the file of numbers.")
+        for late in ("column", "id_column"):
+            if late in fields and late not in before_file:
+                raise errors.InvalidRequest(f"Send the {late!r} field before the file.")
         created = await run_in_threadpool(
             _create, runtime, session, user, upload, fields, idempotency_key
         )
@@ -130,7 +136,7 @@ async def create_task(
 
 async def _replay(request: Request, runtime: Runtime, replay: idempotency.Replay) -> JSONResponse:
     sink = _FileFingerprint(runtime.stores.settings.max_upload_bytes)
-    fields, _ = await multipart.stream_form(request, file_field="file", open_sink=lambda _: sink)
+    fields, _ = await multipart.stream_form(request, file_field="file", open_sink=lambda *_: sink)
     if _request_fingerprint(fields, sink.sha256.hexdigest()) != replay.fingerprint:
         raise errors.IdempotencyMismatch()
     body = json.loads(replay.response)
@@ -154,6 +160,9 @@ def _create(  # type: ignore[no-untyped-def]
             fields.get("task_type"),
             fields.get("default_region"),
             max_active_tasks=runtime.stores.settings.max_active_tasks,
+            id_column=fields.get("id_column") or None,
+            callback_url=fields.get("callback_url") or None,
+            allow_private_callbacks=runtime.stores.settings.webhook_allow_private,
         )
         created = TaskCreated(
             task_id=task.id,

@@ -1,0 +1,190 @@
+"""The Python client and the client commands against a live server."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from numcheck.client import Client, InvalidRequest, TaskFailed, Unauthorized
+from tests.conftest import Server, free_port
+
+
+def cli(server: Server, key: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "numcheck", *args],
+        env={**os.environ, "NUMCHECK_SERVER": server.url, "NUMCHECK_API_KEY": key},
+        capture_output=True, text=True, timeout=120, cwd=cwd,
+    )
+
+
+def test_submit_wait_download_rows(server: Server, tmp_path: Path) -> None:
+    key = server.create_key("scripter")
+    numbers = [f"+4915112345{i:03d}" for i in range(2500)] + ["oops"]
+    seen: list[int] = []
+    with Client(server.url, key) as client:
+        task = client.submit(iter(numbers), "validate")
+        task.wait(poll=0.05, on_progress=lambda t: seen.append(t.done))
+        assert seen == sorted(seen) and seen[-1] == 2501  # growing counts
+        archive = task.download(tmp_path / "out.zip")
+        with zipfile.ZipFile(archive) as opened:
+            server_rows = list(csv.DictReader(io.StringIO(opened.read("results.csv").decode())))
+        assert list(task.rows()) == server_rows
+        assert len(server_rows) == 2500 and server_rows[0]["Number"] == numbers[0]
+        assert [c["name"] for c in client.checks()] == ["validate"]
+        with pytest.raises(InvalidRequest) as refused:
+            client.submit(iter(["+12025550101"]), "nope")
+        assert refused.value.code == "unknown_task_type"
+        cancelled = client.submit(iter(["+12025550101"] * 50_000), "validate")
+        httpx.delete(f"{server.url}/v1/tasks/{cancelled.id}", headers={"X-API-Key": key})
+        with pytest.raises(TaskFailed):
+            cancelled.wait(poll=0.05)
+    with Client(server.url, "nck_wrong_key", retries=0) as bad, pytest.raises(Unauthorized):
+        bad.checks()
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    """Answers 429 (Retry-After: 1), then 503, then passes through to the real server."""
+
+    calls: list[float] = []
+    upstream = ""
+
+    def _handle(self) -> None:
+        _Flaky.calls.append(time.monotonic())
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+        if len(_Flaky.calls) == 1:
+            self._reply(429, b'{"code":"rate_limited","message":"slow down"}', {"Retry-After": "1"})
+        elif len(_Flaky.calls) == 2:
+            self._reply(503, b'{"code":"internal_error","message":"busy"}', {})
+        else:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+            real = httpx.request(self.command, _Flaky.upstream + self.path, content=body, headers=headers)
+            self._reply(real.status_code, real.content, {})
+
+    do_GET = do_POST = _handle
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", **headers}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_client_retries_429_after_retry_after_and_5xx(server: Server) -> None:
+    key = server.create_key("retrier")
+    _Flaky.calls, _Flaky.upstream = [], server.url
+    proxy = HTTPServer(("127.0.0.1", free_port()), _Flaky)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        with Client(f"http://127.0.0.1:{proxy.server_port}", key, backoff=0.1) as client:
+            assert [c["name"] for c in client.checks()] == ["validate"]
+    finally:
+        proxy.shutdown()
+    assert len(_Flaky.calls) == 3
+    assert _Flaky.calls[1] - _Flaky.calls[0] >= 0.95  # Retry-After honoured
+
+
+def test_cli_submit_wait_output_plain_and_json(server: Server, tmp_path: Path) -> None:
+    key = server.create_key("terminal")
+    source = tmp_path / "numbers.txt"
+    source.write_text("+12025550101\n+4915112345678\nnope\n")
+    done = cli(server, key, "submit", str(source), "--type", "validate", "-o", str(tmp_path / "r.zip"))
+    assert done.returncode == 0, done.stderr
+    fields = dict(line.split("\t", 1) for line in done.stdout.strip().splitlines())  # not a TTY: plain
+    assert fields["status"] == "exported" and fields["success"] == "2" and fields["failure"] == "1"
+    assert "\x1b[" not in done.stdout + done.stderr  # no terminal codes in pipes
+    assert "/3" in done.stderr  # progress lines: checked/total
+    with zipfile.ZipFile(tmp_path / "r.zip") as opened:
+        assert opened.read("results.csv").decode().startswith("Number,valid")
+
+    as_json = cli(server, key, "status", fields["task_id"], "--json")
+    assert json.loads(as_json.stdout)["status"] == "exported"
+    fetched = cli(server, key, "download", fields["task_id"], "-o", str(tmp_path / "again.zip"), "--json")
+    assert json.loads(fetched.stdout)["saved_to"].endswith("again.zip")
+    listed = cli(server, key, "checks", "--json")
+    assert [c["name"] for c in json.loads(listed.stdout)] == ["validate"]
+
+    assert cli(server, key, "submit", str(source), "--type", "nope").returncode == 4
+    assert cli(server, "nck_bad_key", "checks").returncode == 3
+    no_server = subprocess.run(
+        [sys.executable, "-m", "numcheck", "checks"], capture_output=True, text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("NUMCHECK_")} | {"XDG_CONFIG_HOME": str(tmp_path)},
+    )
+    assert no_server.returncode == 2 and "NUMCHECK_SERVER" in no_server.stderr
+    config = tmp_path / "numcheck" / "client.toml"
+    config.parent.mkdir()
+    config.write_text(f'server = "{server.url}"\napi_key = "{key}"\n')
+    from_config = subprocess.run(
+        [sys.executable, "-m", "numcheck", "checks"], capture_output=True, text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("NUMCHECK_")} | {"XDG_CONFIG_HOME": str(tmp_path)},
+    )
+    assert from_config.returncode == 0 and from_config.stdout.startswith("validate\t")
+
+
+def test_csv_with_header_id_passthrough_and_gzip(server: Server, admin_key: str) -> None:
+    table = "customer,name,phone\nc1,Ann,+1 202 555 0101\nc2,\"Doe, Bob\",nope\nc3,Cy,+4915112345678\n"
+    with server.client(admin_key) as client:
+        # Column found by looking (the first whose values look like numbers), id passed through.
+        created = client.post("/v1/tasks", data={"task_type": "validate", "id_column": "customer"},
+                              files={"file": ("crm.csv", table.encode())})
+        assert created.status_code == 200, created.text
+        assert created.json()["total"] == 3
+        status = _wait(client, created.json()["task_id"])
+        files = _zip(status)
+        rows = list(csv.reader(io.StringIO(files["results.csv"])))
+        assert rows[0] == ["Number", "valid", "type", "region", "carrier", "timezones", "customer"]
+        assert [(r[0], r[-1]) for r in rows[1:]] == [("+12025550101", "c1"), ("+4915112345678", "c3")]
+        failed = list(csv.reader(io.StringIO(files["failed.csv"])))
+        assert failed == [["line", "input", "reason", "customer"], ["3", "nope", "not_a_number", "c2"]]
+
+        named = client.post("/v1/tasks", data={"task_type": "validate", "column": "phone"},
+                            files={"file": ("x.txt", table.encode())})
+        assert named.json()["total"] == 3
+        missing = client.post("/v1/tasks", data={"task_type": "validate", "column": "mobile"},
+                              files={"file": ("x.csv", table.encode())})
+        assert missing.status_code == 400 and "phone" in missing.json()["message"]
+
+        packed = gzip.compress(b"+12025550101\n+4915112345678\n" * 1000)
+        zipped = client.post("/v1/tasks", data={"task_type": "validate"}, files={"file": ("n.txt.gz", packed)})
+        assert zipped.json()["total"] == 2000
+        assert _wait(client, zipped.json()["task_id"])["success"] == 2000
+
+
+def test_gzip_bomb_is_refused_with_413_and_nothing_kept(start_server) -> None:
+    server = start_server(max_upload_bytes=10 * 1024 * 1024)
+    bomb = gzip.compress(b"\n" * (200 * 1024 * 1024), compresslevel=9)  # 200 MiB inflated
+    assert len(bomb) < 1024 * 1024
+    with server.client(server.admin_key) as client:
+        refused = client.post("/v1/tasks", data={"task_type": "validate"}, files={"file": ("b.gz", bomb)})
+        assert refused.status_code == 413 and refused.json()["code"] == "file_too_large"
+        assert client.get("/v1/tasks").json()["tasks"] == []
+    assert [p for p in (server.data_dir / "blobs").rglob("*") if p.is_file()] == []
+
+
+def _wait(client: httpx.Client, task_id: str) -> dict:
+    from tests.conftest import wait_for_status
+
+    return wait_for_status(client, task_id)
+
+
+def _zip(status: dict) -> dict[str, str]:
+    from tests.conftest import download_zip
+
+    return download_zip(status)
