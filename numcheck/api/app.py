@@ -15,7 +15,7 @@ from numcheck.accounts import users
 from numcheck.api import errors as api_errors
 from numcheck.api.access_log import AccessLog
 from numcheck.api.drain import DrainUnreadBody
-from numcheck.api.routes import admin, meta, registries, results, tasks
+from numcheck.api.routes import admin, dashboard, meta, registries, results, tasks
 from numcheck.api.runtime import Runtime
 from numcheck.config import Settings
 from numcheck.dispatch.pool import ProcessPoolDispatcher
@@ -102,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(results.router)
     app.include_router(registries.router)
     app.include_router(admin.router)
+    app.include_router(dashboard.router)
     app.add_middleware(DrainUnreadBody)
     app.add_middleware(AccessLog)
     return app

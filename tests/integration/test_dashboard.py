@@ -1,0 +1,89 @@
+"""The dashboard in a real Chromium (Debian's package, driven by Playwright): sign in, upload,
+watch progress reach exported, download the zip, and keep a screenshot of the finished page."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Server
+
+CHROMIUM = "/usr/bin/chromium"
+OUTPUT = Path(__file__).parents[2] / "test-output"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI") == "true":
+        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield browser
+        browser.close()
+
+
+def test_sign_in_upload_watch_download(browser, server: Server, tmp_path: Path) -> None:
+    key = server.create_key("browser-user")
+    numbers = tmp_path / "numbers.txt"
+    numbers.write_text("\n".join(f"+4915112345{i:03d}" for i in range(3000)) + "\nnope\n")
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.goto(server.url + "/")
+
+    page.get_by_label("API key").fill("nck_wrong_key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("refused")
+
+    page.get_by_label("API key").fill(key)
+    page.get_by_label("API key").press("Enter")  # the keyboard works as well as the mouse
+    expect(page.get_by_label("Check")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('numcheck.apiKey')") == key
+    assert page.evaluate("localStorage.length") == 0 and page.context.cookies() == []
+
+    page.get_by_label("File of numbers (text, CSV or .gz)").set_input_files(str(numbers))
+    page.get_by_label("Check").select_option("validate")
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("status")).to_contain_text("3,001 numbers")
+
+    row = page.locator("#tasks tbody tr").first
+    expect(row).to_have_attribute("data-status", "exported", timeout=60_000)
+    expect(row.locator(".counts")).to_have_text("3,001 / 3,001")
+    progress = row.locator("progress")
+    assert progress.get_attribute("aria-label").endswith("3001 of 3001 checked")
+
+    with page.expect_download() as caught:
+        row.get_by_role("link", name="Download").click()
+    saved = tmp_path / "result.zip"
+    caught.value.save_as(saved)
+    with zipfile.ZipFile(saved) as archive:
+        rows = list(csv.reader(io.StringIO(archive.read("results.csv").decode())))
+        failed = archive.read("failed.csv").decode().splitlines()
+    assert len(rows) == 3001 and rows[1][0] == "+4915112345000"
+    assert failed[1] == "3001,nope,not_a_number"
+
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "dashboard.png"), full_page=True)
+    context.close()
+
+
+def test_strict_content_security_policy_and_no_foreign_resources(server: Server) -> None:
+    page = httpx.get(server.url + "/")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src 'self'" in policy
+    assert "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+    html = page.text
+    assert "http://" not in html and "https://" not in html and "<script>" not in html
+    script = httpx.get(server.url + "/static/app.js").text
+    assert "http://" not in script and "https://" not in script and "innerHTML" not in script
