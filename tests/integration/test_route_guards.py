@@ -83,6 +83,10 @@ def test_admin_api_manages_users_keys_credits_and_audits(server: Server, admin_k
         for expected in (("key.created", "frank"), ("credits.set", "frank"), ("credits.granted", "frank"),
                          ("task.cancelled", task_id), ("key.revoked", new_key["prefix"])):
             assert expected in actions
+        metrics = admin.get("/v1/admin/metrics")
+        assert metrics.headers["content-type"].startswith("text/plain")
+        assert 'numcheck_tasks{status="cancelled"}' in metrics.text
+        assert "numcheck_validator_fallbacks_total 0" in metrics.text
         text = str(entries)
         assert new_key["key"] not in text and new_key["key"].split("_", 2)[2] not in text
         assert "12025550101" not in text

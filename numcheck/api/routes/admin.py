@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import func, select
 
 from numcheck import errors
 from numcheck.accounts import audit, credits, keys, users
@@ -15,7 +16,7 @@ from numcheck.accounts.credits import MAX_CREDITS
 from numcheck.api.deps import AdminUser, RuntimeDep, SessionDep
 from numcheck.api.routes.tasks import status_response
 from numcheck.api.schemas import ERROR_RESPONSES, TaskStatus
-from numcheck.storage.models import Task, User
+from numcheck.storage.models import Chunk, Task, User
 from numcheck.tasks import records
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERROR_RESPONSES)
@@ -183,6 +184,34 @@ def cancel_any_task(
     records.release(runtime.stores, task.id, task.registry_version_id)
     request.state.task_id = task.id
     return status_response(request, runtime, task)
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    summary="Counters in the Prometheus text format",
+)
+def metrics(session: SessionDep, admin: AdminUser) -> PlainTextResponse:
+    """Tasks by status, lines checked, and lines the compiled validator left to phonenumbers."""
+    by_status = dict(session.execute(select(Task.status, func.count()).group_by(Task.status)).all())
+    lines, fallbacks = session.execute(
+        select(func.coalesce(func.sum(Chunk.lines), 0), func.coalesce(func.sum(Chunk.fallbacks), 0))
+        .where(Chunk.status == "done")
+    ).one()
+    session.commit()
+    out = [
+        "# HELP numcheck_tasks Tasks by status.",
+        "# TYPE numcheck_tasks gauge",
+        *(f'numcheck_tasks{{status="{status}"}} {by_status.get(status, 0)}'
+          for status in (*records.ACTIVE, *records.TERMINAL)),
+        "# HELP numcheck_lines_checked_total Non-blank lines of finished chunks.",
+        "# TYPE numcheck_lines_checked_total counter",
+        f"numcheck_lines_checked_total {lines}",
+        "# HELP numcheck_validator_fallbacks_total Lines the compiled validator handed to phonenumbers.",
+        "# TYPE numcheck_validator_fallbacks_total counter",
+        f"numcheck_validator_fallbacks_total {fallbacks}",
+    ]
+    return PlainTextResponse("\n".join(out) + "\n", media_type="text/plain; version=0.0.4")
 
 
 @router.get("/audit", response_model=list[AuditInfo], summary="The audit log, newest first")
