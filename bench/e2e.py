@@ -50,7 +50,12 @@ def run_task(path: Path, data_dir: Path, env: dict[str, str]) -> float:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "numcheck", "serve", "--port", str(port)],
-        env={**os.environ, "NUMCHECK_DATA_DIR": str(data_dir), "NUMCHECK_LOG_LEVEL": "WARNING", **env},
+        env={
+            **os.environ,
+            "NUMCHECK_DATA_DIR": str(data_dir),
+            "NUMCHECK_LOG_LEVEL": "WARNING",
+            **env,
+        },
         stdout=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
@@ -65,7 +70,9 @@ def run_task(path: Path, data_dir: Path, env: dict[str, str]) -> float:
         with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=600) as client:
             started = time.perf_counter()
             with open(path, "rb") as handle:
-                created = client.post("/v1/tasks", files={"file": ("n.txt", handle)}, data={"task_type": "validate"})
+                created = client.post(
+                    "/v1/tasks", files={"file": ("n.txt", handle)}, data={"task_type": "validate"}
+                )
             created.raise_for_status()
             task_id = created.json()["task_id"]
             while True:
@@ -81,10 +88,16 @@ def run_task(path: Path, data_dir: Path, env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", type=int, default=1_000_000)
-    parser.add_argument("--reference-lines", type=int, default=100_000,
-                        help="lines of the same file timed through phonenumbers (a sample keeps the run short)")
+    parser.add_argument(
+        "--reference-lines",
+        type=int,
+        default=100_000,
+        help="lines of the same file timed through phonenumbers (a sample keeps the run short)",
+    )
     args = parser.parse_args()
 
     lines = numbers(args.lines)
@@ -94,9 +107,13 @@ def main() -> None:
         seconds = run_task(path, Path(tmp) / "data", {})
     reference = reference_rate(lines[: args.reference_lines])
     rate = args.lines / seconds
-    print(f"numcheck e2e    : {args.lines:,} lines in {seconds:.2f} s = {rate:,.0f} numbers/s "
-          f"({os.cpu_count()} cores, embedded default)")
-    print(f"phonenumbers    : {reference:,.0f} numbers/s on one core ({args.reference_lines:,} lines of the same file)")
+    print(
+        f"numcheck e2e    : {args.lines:,} lines in {seconds:.2f} s = {rate:,.0f} numbers/s "
+        f"({os.cpu_count()} cores, embedded default)"
+    )
+    print(
+        f"phonenumbers    : {reference:,.0f} numbers/s on one core ({args.reference_lines:,} lines of the same file)"
+    )
     print(f"ratio           : {rate / reference:.2f}x")
 
 

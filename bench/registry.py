@@ -103,7 +103,7 @@ def lookup_phase(data_dir: str, lookups: int, seed: int, queue) -> None:  # type
 
     # The reference: a Python set of the same digests, built at 5 M entries, probed one by one.
     table = np.memmap(stores.blobs.local_path(key), dtype="<u8", mode="r")
-    reference = set(table[: 5_000_000].tolist())
+    reference = set(table[:5_000_000].tolist())
     import hashlib
 
     keyed = hashlib.blake2b(key=registry_key(stores.settings), digest_size=8)
@@ -128,7 +128,9 @@ def run_child(target, *args):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--entries", type=int, default=50_000_000)
     parser.add_argument("--lookups", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
@@ -137,16 +139,28 @@ def main() -> None:
         source = Path(tmp) / "registry.txt"
         started = time.perf_counter()
         write_source(source, args.entries, args.seed)
-        print(f"source          : {args.entries:,} lines, {source.stat().st_size / 2**20:,.0f} MiB "
-              f"(generated in {time.perf_counter() - started:.0f} s)")
+        print(
+            f"source          : {args.entries:,} lines, {source.stat().st_size / 2**20:,.0f} MiB "
+            f"(generated in {time.perf_counter() - started:.0f} s)"
+        )
         seconds, entries, before, peak = run_child(load_phase, str(Path(tmp) / "data"), str(source))
         source.unlink()
-        print(f"load            : {seconds:.1f} s, {entries:,} distinct entries, "
-              f"peak RSS {peak:,.0f} MiB (process start {before:,.0f} MiB)")
-        ours, theirs, hits, mapped, size = run_child(lookup_phase, str(Path(tmp) / "data"), args.lookups, args.seed)
-        print(f"worker mapping  : {mapped:,.0f} MiB of the {size * 8 / 2**20:,.0f} MiB snapshot resident after the lookups")
-        print(f"numcheck        : {args.lookups:,} lookups in {ours:.3f} s (hashing included, one core; {hits:,} found)")
-        print(f"python set      : {args.lookups:,} lookups in {theirs:.3f} s (5,000,000-entry set of the same digests)")
+        print(
+            f"load            : {seconds:.1f} s, {entries:,} distinct entries, "
+            f"peak RSS {peak:,.0f} MiB (process start {before:,.0f} MiB)"
+        )
+        ours, theirs, hits, mapped, size = run_child(
+            lookup_phase, str(Path(tmp) / "data"), args.lookups, args.seed
+        )
+        print(
+            f"worker mapping  : {mapped:,.0f} MiB of the {size * 8 / 2**20:,.0f} MiB snapshot resident after the lookups"
+        )
+        print(
+            f"numcheck        : {args.lookups:,} lookups in {ours:.3f} s (hashing included, one core; {hits:,} found)"
+        )
+        print(
+            f"python set      : {args.lookups:,} lookups in {theirs:.3f} s (5,000,000-entry set of the same digests)"
+        )
         print(f"ratio           : {theirs / ours:.2f}x")
 
 

@@ -101,11 +101,21 @@ def check(count: int, seed: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", type=int, default=1_000_000)
-    parser.add_argument("--passes", type=int, default=3, help="numcheck passes (the median is shown)")
-    parser.add_argument("--check", type=int, nargs="?", const=1_000_000, default=None,
-                        help="compare with the reference over N random inputs instead")
+    parser.add_argument(
+        "--passes", type=int, default=3, help="numcheck passes (the median is shown)"
+    )
+    parser.add_argument(
+        "--check",
+        type=int,
+        nargs="?",
+        const=1_000_000,
+        default=None,
+        help="compare with the reference over N random inputs instead",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     pin_one_core()
@@ -116,9 +126,15 @@ def main() -> None:
     lines = numbers(args.lines, args.seed)
     ours = statistics.median(numcheck_pass(lines) for _ in range(args.passes))
     theirs = phonenumbers_pass(lines)
-    print(f"corpus          : {len(lines):,} lines, {len({l[:4] for l in lines}):,} leading-digit groups, one core")
-    print(f"numcheck        : {ours:,.0f} numbers/s (validate check: normalize, compiled validator, rows)")
-    print(f"phonenumbers    : {theirs:,.0f} numbers/s (parse, valid, type, region, carrier, time zones)")
+    print(
+        f"corpus          : {len(lines):,} lines, {len({l[:4] for l in lines}):,} leading-digit groups, one core"
+    )
+    print(
+        f"numcheck        : {ours:,.0f} numbers/s (validate check: normalize, compiled validator, rows)"
+    )
+    print(
+        f"phonenumbers    : {theirs:,.0f} numbers/s (parse, valid, type, region, carrier, time zones)"
+    )
     print(f"ratio           : {ours / theirs:.1f}x")
 
 

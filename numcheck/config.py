@@ -35,7 +35,9 @@ class Settings(BaseSettings):
         50_000, ge=1, description="Non-blank lines per chunk, the unit of work of a worker."
     )
     max_upload_bytes: int = Field(
-        512 * 1024 * 1024, ge=1, description="Largest accepted file, in bytes as uploaded (413 above)."
+        512 * 1024 * 1024,
+        ge=1,
+        description="Largest accepted file, in bytes as uploaded (413 above).",
     )
     max_lines: int = Field(
         20_000_000, ge=1, description="Most non-blank lines accepted in one file (413 above)."

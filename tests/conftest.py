@@ -22,7 +22,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def numcheck_cli(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def numcheck_cli(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the `numcheck` command on a data dir, as an operator would."""
     return subprocess.run(
         [sys.executable, "-m", "numcheck", *args],
@@ -139,7 +141,12 @@ def admin_key(server: Server) -> str:
     return server.admin_key
 
 
-def wait_for_status(client: httpx.Client, task_id: str, statuses: tuple[str, ...] = ("exported",), timeout: float = 120) -> dict:
+def wait_for_status(
+    client: httpx.Client,
+    task_id: str,
+    statuses: tuple[str, ...] = ("exported",),
+    timeout: float = 120,
+) -> dict:
     """Poll a task until it reaches one of `statuses`; fail on any other terminal state."""
     deadline = time.monotonic() + timeout
     body: dict = {}
@@ -154,7 +161,9 @@ def wait_for_status(client: httpx.Client, task_id: str, statuses: tuple[str, ...
     raise AssertionError(f"task {task_id} still {body.get('status')} after {timeout}s")
 
 
-def submit(client: httpx.Client, content: bytes, task_type: str = "validate", **fields: str) -> httpx.Response:
+def submit(
+    client: httpx.Client, content: bytes, task_type: str = "validate", **fields: str
+) -> httpx.Response:
     return client.post(
         "/v1/tasks",
         files={"file": ("numbers.txt", content, "text/plain")},

@@ -15,8 +15,19 @@ FORBIDDEN = {
     "dispatch": {"api", "cli", "tasks", "accounts", "checks", "numbers"},
     "registries": {"api", "cli", "tasks", "accounts", "checks", "dispatch"},
     # The client speaks the wire contract only: nothing of the server.
-    "client": {"api", "cli", "tasks", "accounts", "checks", "dispatch", "storage", "numbers",
-               "registries", "config", "errors"},
+    "client": {
+        "api",
+        "cli",
+        "tasks",
+        "accounts",
+        "checks",
+        "dispatch",
+        "storage",
+        "numbers",
+        "registries",
+        "config",
+        "errors",
+    },
 }
 THIRD_PARTY_FORBIDDEN = {
     "numbers": {"fastapi", "starlette", "sqlalchemy", "celery", "httpx", "boto3"},

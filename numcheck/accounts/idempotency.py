@@ -62,7 +62,9 @@ def begin(stores: Stores, user_id: str, key: str) -> Replay | None:
                     raise errors.IdempotencyInProgress()
                 session.delete(row)
                 session.flush()
-            session.add(IdempotencyRecord(user_id=user_id, key=key, state="in_progress", created_at=now))
+            session.add(
+                IdempotencyRecord(user_id=user_id, key=key, state="in_progress", created_at=now)
+            )
     except IntegrityError:  # another request claimed it between our read and our insert
         raise errors.IdempotencyInProgress() from None
     return None

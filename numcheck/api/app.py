@@ -19,10 +19,10 @@ from numcheck.api.routes import admin, dashboard, meta, registries, results, tas
 from numcheck.api.runtime import Runtime
 from numcheck.config import Settings
 from numcheck.dispatch.pool import ProcessPoolDispatcher
+from numcheck.registries import records as registry_records
 from numcheck.storage import db, secrets
 from numcheck.storage.blobs import LocalBlobStore
 from numcheck.storage.stores import Stores
-from numcheck.registries import records as registry_records
 from numcheck.tasks import retention, scheduling, webhooks, worker
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,9 @@ def create_app(settings: Settings) -> FastAPI:
         sender = webhooks.WebhookSender(stores)
         sender.start()
         app.state.runtime = Runtime.embedded(stores, link_secret, dispatcher)
-        log.info("numcheck %s ready; data dir %s", numcheck.__version__, settings.data_dir.resolve())
+        log.info(
+            "numcheck %s ready; data dir %s", numcheck.__version__, settings.data_dir.resolve()
+        )
         try:
             yield
         finally:

@@ -25,7 +25,9 @@ class FileSink(Protocol):
 
 
 class _FormReader:
-    def __init__(self, file_field: str, open_sink: Callable[[dict[str, str], str], FileSink]) -> None:
+    def __init__(
+        self, file_field: str, open_sink: Callable[[dict[str, str], str], FileSink]
+    ) -> None:
         self.fields: dict[str, str] = {}
         self.sink: FileSink | None = None
         self._file_field = file_field

@@ -29,4 +29,6 @@ class Runtime:
     def embedded(cls, stores: Stores, link_secret: bytes, dispatcher: Waker) -> Runtime:
         settings = stores.settings
         limiter = MemoryRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
-        return cls(stores=stores, link_secret=link_secret, rate_limiter=limiter, dispatcher=dispatcher)
+        return cls(
+            stores=stores, link_secret=link_secret, rate_limiter=limiter, dispatcher=dispatcher
+        )

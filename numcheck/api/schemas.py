@@ -36,7 +36,9 @@ class TaskStatus(BaseModel):
 
 class TaskPage(BaseModel):
     tasks: list[TaskStatus]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
 
 
 class CheckInfo(BaseModel):
@@ -49,7 +51,9 @@ class Health(BaseModel):
     status: str
 
 
-def multipart_body(properties: dict[str, dict[str, object]], required: list[str]) -> dict[str, object]:
+def multipart_body(
+    properties: dict[str, dict[str, object]], required: list[str]
+) -> dict[str, object]:
     """An OpenAPI requestBody for routes that stream their multipart body themselves."""
     return {
         "requestBody": {
@@ -85,14 +89,24 @@ TASK_ID_BODY = {
                     "required": ["task_id"],
                 }
             }
-            for media in ("multipart/form-data", "application/x-www-form-urlencoded", "application/json")
+            for media in (
+                "multipart/form-data",
+                "application/x-www-form-urlencoded",
+                "application/json",
+            )
         },
     }
 }
 REGISTRY_FORM = multipart_body(
     {
-        "column": {"type": "string", "description": "CSV: the number column's header (before file)."},
-        "default_region": {"type": "string", "description": "For national-format lines (before file)."},
+        "column": {
+            "type": "string",
+            "description": "CSV: the number column's header (before file).",
+        },
+        "default_region": {
+            "type": "string",
+            "description": "For national-format lines (before file).",
+        },
         "file": {"type": "string", "format": "binary", "description": "Text or CSV file."},
         "mode": {"type": "string", "enum": ["replace", "add", "remove"]},
     },

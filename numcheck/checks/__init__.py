@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from numcheck.numbers.compiled import validator
 from numcheck.checks.base import BatchResult, Check, Failure, Outcome
 from numcheck.checks.validate import ValidateCheck
+from numcheck.numbers.compiled import validator
 
 BUILTIN_CHECKS: dict[str, Check] = {check.name: check for check in (ValidateCheck(),)}
 

@@ -24,14 +24,18 @@ from rich.table import Table
 from numcheck.client import Client, NumcheckClientError, Task, TaskFailed
 from numcheck.client import errors as client_errors
 
-CONFIG_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "numcheck" / "client.toml"
+CONFIG_FILE = (
+    Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "numcheck" / "client.toml"
+)
 
 EXIT_TASK_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_REFUSED, EXIT_SERVER = 1, 2, 3, 4, 5
 
 out = Console()
 err = Console(stderr=True)
 
-ServerOption = Annotated[str | None, typer.Option("--server", help="Base URL [env NUMCHECK_SERVER].")]
+ServerOption = Annotated[
+    str | None, typer.Option("--server", help="Base URL [env NUMCHECK_SERVER].")
+]
 KeyOption = Annotated[str | None, typer.Option("--api-key", help="API key [env NUMCHECK_API_KEY].")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -73,7 +77,11 @@ def _print_status(status: dict[str, Any], as_json: bool, saved: Path | None = No
     if as_json:
         print(json.dumps({**status, **({"saved_to": str(saved)} if saved else {})}))
         return
-    rows = [(name, str(status[name])) for name in ("task_id", "task_type", "status", "total", "success", "failure") if name in status]
+    rows = [
+        (name, str(status[name]))
+        for name in ("task_id", "task_type", "status", "total", "success", "failure")
+        if name in status
+    ]
     if status.get("message"):
         rows.append(("message", status["message"]))
     if saved:
@@ -112,27 +120,52 @@ def _wait(task: Task, as_json: bool, poll: float) -> None:
 
         def show(t: Task) -> None:
             speed = progress.tasks[0].speed
-            progress.update(bar, completed=t.done, total=t.total or None, description=f"{t.id} {t.state}",
-                            rate=f"{speed:,.0f}/s" if speed else "")
+            progress.update(
+                bar,
+                completed=t.done,
+                total=t.total or None,
+                description=f"{t.id} {t.state}",
+                rate=f"{speed:,.0f}/s" if speed else "",
+            )
 
         task.wait(poll=poll, on_progress=show)
 
 
 def submit(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Numbers: text, CSV or .gz")],
-    task_type: Annotated[str, typer.Option("--type", "-t", help="A check: validate or a registry.")],
-    wait: Annotated[bool, typer.Option("--wait", help="Show progress until the task ends.")] = False,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Save the zip here (implies --wait).")] = None,
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Numbers: text, CSV or .gz")
+    ],
+    task_type: Annotated[
+        str, typer.Option("--type", "-t", help="A check: validate or a registry.")
+    ],
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Show progress until the task ends.")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Save the zip here (implies --wait).")
+    ] = None,
     column: Annotated[str | None, typer.Option(help="CSV: the numbers' column.")] = None,
-    id_column: Annotated[str | None, typer.Option(help="CSV: a column passed through to results.")] = None,
-    default_region: Annotated[str | None, typer.Option(help="Region for national-format lines.")] = None,
+    id_column: Annotated[
+        str | None, typer.Option(help="CSV: a column passed through to results.")
+    ] = None,
+    default_region: Annotated[
+        str | None, typer.Option(help="Region for national-format lines.")
+    ] = None,
     poll: Annotated[float, typer.Option(help="Seconds between status calls.")] = 1.0,
     server: ServerOption = None,
     api_key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Upload a file as a task; with --wait, watch it and print a summary."""
-    options = {k: v for k, v in {"column": column, "id_column": id_column, "default_region": default_region}.items() if v}
+    options = {
+        k: v
+        for k, v in {
+            "column": column,
+            "id_column": id_column,
+            "default_region": default_region,
+        }.items()
+        if v
+    }
     with _client(server, api_key) as client:
         try:
             task = client.submit(file, task_type, **options)
@@ -162,7 +195,9 @@ def status(
 
 def download(
     task_id: Annotated[str, typer.Argument()],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to save the zip.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Where to save the zip.")
+    ] = None,
     server: ServerOption = None,
     api_key: KeyOption = None,
     as_json: JsonOption = False,
@@ -177,7 +212,9 @@ def download(
         _print_status(task.status, as_json, saved)
 
 
-def checks(server: ServerOption = None, api_key: KeyOption = None, as_json: JsonOption = False) -> None:
+def checks(
+    server: ServerOption = None, api_key: KeyOption = None, as_json: JsonOption = False
+) -> None:
     """List the checks you may use as --type."""
     with _client(server, api_key) as client:
         try:

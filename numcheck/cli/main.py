@@ -13,16 +13,17 @@ from rich.table import Table
 from sqlalchemy import select
 
 from numcheck import errors
-from numcheck.accounts import audit, credits
-from numcheck.cli import client_commands
+from numcheck.accounts import audit, credits, users
 from numcheck.accounts import keys as api_keys
-from numcheck.accounts import users
+from numcheck.cli import client_commands
 from numcheck.config import Settings
 from numcheck.storage import db
 from numcheck.storage.models import Task, User
 from numcheck.storage.stores import Stores
 
-app = typer.Typer(help="numcheck: self-hosted bulk phone-number verification.", no_args_is_help=True)
+app = typer.Typer(
+    help="numcheck: self-hosted bulk phone-number verification.", no_args_is_help=True
+)
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 registry_app = typer.Typer(
@@ -102,7 +103,9 @@ def keys_create(
         new_key = api_keys.create(session, owner)
         audit.record(session, audit.cli_actor(), "key.created", user, prefix=new_key.prefix)
     role = "admin" if admin or owner.is_admin else "user"
-    err_console.print(f"Created key {new_key.prefix} for {user} ({role}). Store it now: it is shown once.")
+    err_console.print(
+        f"Created key {new_key.prefix} for {user} ({role}). Store it now: it is shown once."
+    )
     print(new_key.plaintext)
 
 
@@ -128,7 +131,9 @@ def keys_list(
 
 
 @keys_app.command("revoke")
-def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix (see keys list).")]) -> None:
+def keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix (see keys list).")],
+) -> None:
     """Revoke an API key at once."""
     with _stores() as stores, stores.sessions.begin() as session:
         api_keys.revoke(session, prefix)
@@ -148,8 +153,14 @@ def tasks_list(
             query = query.where(Task.user_id == users.get_by_name(session, user).id)
         rows = [
             (
-                task.id, owner.name, task.task_type, task.status, str(task.total),
-                str(task.success), str(task.failure), _when(task.created_at),
+                task.id,
+                owner.name,
+                task.task_type,
+                task.status,
+                str(task.total),
+                str(task.success),
+                str(task.failure),
+                _when(task.created_at),
             )
             for task, owner in session.execute(query.order_by(Task.created_at.desc()).limit(limit))
         ]
@@ -160,9 +171,15 @@ def tasks_list(
 def registry_load(
     name: Annotated[str, typer.Argument(help="Registry name; it becomes a task_type.")],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Text or CSV file.")],
-    column: Annotated[str | None, typer.Option(help="CSV: the header of the number column.")] = None,
-    add: Annotated[bool, typer.Option("--add", help="New version = current plus the file.")] = False,
-    remove: Annotated[bool, typer.Option("--remove", help="New version = current minus the file.")] = False,
+    column: Annotated[
+        str | None, typer.Option(help="CSV: the header of the number column.")
+    ] = None,
+    add: Annotated[
+        bool, typer.Option("--add", help="New version = current plus the file.")
+    ] = False,
+    remove: Annotated[
+        bool, typer.Option("--remove", help="New version = current minus the file.")
+    ] = False,
     default_region: Annotated[
         str | None, typer.Option(help="Read national-format numbers as this region's (e.g. DE).")
     ] = None,
@@ -181,7 +198,9 @@ def registry_load(
         registry_records.check_name(name, set(checks.BUILTIN_CHECKS))
         validator.prepare(stores.settings.validator_cache_dir)
         load = loading.start(
-            stores.settings, column=column, default_region=default_region.upper() if default_region else None
+            stores.settings,
+            column=column,
+            default_region=default_region.upper() if default_region else None,
         )
         try:
             with open(file, "rb") as handle:
@@ -192,15 +211,37 @@ def registry_load(
             load.discard()
         with stores.sessions.begin() as session:
             audit.record(
-                session, audit.cli_actor(), "registry.loaded", name,
-                version=report.version, mode=mode, entries=report.entries,
+                session,
+                audit.cli_actor(),
+                "registry.loaded",
+                name,
+                version=report.version,
+                mode=mode,
+                entries=report.entries,
             )
     _print_table(
-        ("registry", "version", "mode", "entries", "numbers read", "duplicates", "invalid", "first invalid lines"),
-        [(
-            report.name, str(report.version), report.mode, str(report.entries), str(report.numbers),
-            str(report.duplicates), str(report.invalid), " ".join(map(str, report.invalid_lines)) or "-",
-        )],
+        (
+            "registry",
+            "version",
+            "mode",
+            "entries",
+            "numbers read",
+            "duplicates",
+            "invalid",
+            "first invalid lines",
+        ),
+        [
+            (
+                report.name,
+                str(report.version),
+                report.mode,
+                str(report.entries),
+                str(report.numbers),
+                str(report.duplicates),
+                str(report.invalid),
+                " ".join(map(str, report.invalid_lines)) or "-",
+            )
+        ],
     )
 
 
@@ -274,12 +315,14 @@ def _show_credits(stores: Stores, user: str) -> None:
         account = credits.account(session, owner.id)
     _print_table(
         ("user", "balance", "reserved", "charged this month"),
-        [(
-            user,
-            "unlimited" if account.unlimited else str(account.balance),
-            str(account.reserved),
-            str(account.charged_this_month),
-        )],
+        [
+            (
+                user,
+                "unlimited" if account.unlimited else str(account.balance),
+                str(account.reserved),
+                str(account.charged_this_month),
+            )
+        ],
     )
 
 
@@ -319,7 +362,9 @@ def credits_show(user: Annotated[str, typer.Argument(help="User name.")]) -> Non
 
 
 @app.command("audit")
-def audit_list(limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 100) -> None:
+def audit_list(
+    limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 100,
+) -> None:
     """The audit log: who created or revoked keys, granted credits, loaded registries, ..."""
     with _stores() as stores, stores.sessions.begin() as session:
         rows = [

@@ -34,7 +34,10 @@ class Client:
     ) -> None:
         self.server = server.rstrip("/")
         self._http = httpx.Client(
-            base_url=self.server, headers={"X-API-Key": api_key}, timeout=timeout, transport=transport
+            base_url=self.server,
+            headers={"X-API-Key": api_key},
+            timeout=timeout,
+            transport=transport,
         )
         self._retries = retries
         self._backoff = backoff
@@ -50,7 +53,9 @@ class Client:
 
     # -- requests ----------------------------------------------------------------------------
 
-    def _request(self, method: str, url: str, *, rewind: list[IO[bytes]] = (), **kwargs: Any) -> httpx.Response:  # type: ignore[assignment]
+    def _request(
+        self, method: str, url: str, *, rewind: list[IO[bytes]] = (), **kwargs: Any
+    ) -> httpx.Response:  # type: ignore[assignment]
         """Send, retrying 429 (after Retry-After), 5xx and network errors with backoff."""
         for attempt in range(self._retries + 1):
             for handle in rewind:
@@ -66,7 +71,8 @@ class Client:
                 return response
             # 409 idempotency_in_progress: our own earlier attempt is still being handled.
             retryable = (
-                response.status_code in (429, 409) and _json(response).get("code") != "credits_unlimited"
+                response.status_code in (429, 409)
+                and _json(response).get("code") != "credits_unlimited"
             ) or response.status_code >= 500
             if not retryable or attempt == self._retries:
                 raise errors.from_response(response.status_code, _json(response))
@@ -83,7 +89,9 @@ class Client:
 
     # -- the contract ------------------------------------------------------------------------
 
-    def submit(self, source: str | os.PathLike[str] | Iterable[str], task_type: str, **options: str) -> Task:
+    def submit(
+        self, source: str | os.PathLike[str] | Iterable[str], task_type: str, **options: str
+    ) -> Task:
         """Create a task from a file path or an iterable of lines.
 
         Options are form fields: `default_region`, `column`, `id_column`, `callback_url`. An

@@ -55,8 +55,10 @@ class TaskFailed(Exception):
     """A task ended failed, cancelled or expired instead of exported."""
 
     def __init__(self, status: dict) -> None:
-        super().__init__(f"task {status.get('task_id')} ended {status.get('status')}: "
-                         f"{status.get('message', '')}".rstrip(": "))
+        super().__init__(
+            f"task {status.get('task_id')} ended {status.get('status')}: "
+            f"{status.get('message', '')}".rstrip(": ")
+        )
         self.status = status
 
 

@@ -126,8 +126,12 @@ class ProcessPoolDispatcher:
             return
         error = future.exception()
         if error is not None:
-            log.error("job failed kind=%s task_id=%s: %s", getattr(job, "kind", "?"),
-                      getattr(job, "task_id", "?"), type(error).__name__)
+            log.error(
+                "job failed kind=%s task_id=%s: %s",
+                getattr(job, "kind", "?"),
+                getattr(job, "task_id", "?"),
+                type(error).__name__,
+            )
             if isinstance(error, BrokenProcessPool) and not self._stopping.is_set():
                 self._replace_pool()
             try:

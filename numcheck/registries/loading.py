@@ -88,9 +88,7 @@ class RegistryLoad:
     def _header_index(self, header: str) -> int:
         names = [name.strip() for name in next(csv.reader([header]))]
         if self._column not in names:
-            raise errors.InvalidRequest(
-                f"Column {self._column!r} is not in the file's header row."
-            )
+            raise errors.InvalidRequest(f"Column {self._column!r} is not in the file's header row.")
         return names.index(self._column)
 
     def _flush(self) -> None:
@@ -104,7 +102,9 @@ class RegistryLoad:
                 texts.append(row[self._column_index] if len(row) > self._column_index else "")
         batch = self._validator.describe_lines(texts, self._region, classify=False)
         report = self.report
-        for (line_no, _), reason, e164 in zip(self._pending, batch.reasons, batch.e164, strict=True):
+        for (line_no, _), reason, e164 in zip(
+            self._pending, batch.reasons, batch.e164, strict=True
+        ):
             if reason is None:
                 numbers.append(e164)
             else:

@@ -46,7 +46,8 @@ def usable_by(session: Session, user: User) -> list[RegistryVersion]:
     )
     if not user.is_admin:
         query = query.join(
-            RegistryGrant, and_(RegistryGrant.name == Registry.name, RegistryGrant.user_id == user.id)
+            RegistryGrant,
+            and_(RegistryGrant.name == Registry.name, RegistryGrant.user_id == user.id),
         )
     return list(session.scalars(query.order_by(Registry.name)))
 
@@ -67,13 +68,17 @@ def listing(session: Session) -> list[tuple[Registry, RegistryVersion | None, in
     return [(registry, version, count) for registry, version, count in rows]
 
 
-def publish(session: Session, name: str, *, entries: int, mode: str, source_sha256: str) -> RegistryVersion:
+def publish(
+    session: Session, name: str, *, entries: int, mode: str, source_sha256: str
+) -> RegistryVersion:
     """Record a new version of `name` (creating the registry) and make it current."""
     registry = session.get(Registry, name)
     if registry is None:
         registry = Registry(name=name)
         session.add(registry)
-    last = session.scalar(select(func.max(RegistryVersion.version)).where(RegistryVersion.name == name))
+    last = session.scalar(
+        select(func.max(RegistryVersion.version)).where(RegistryVersion.name == name)
+    )
     version = RegistryVersion(
         name=name, version=(last or 0) + 1, entries=entries, mode=mode, source_sha256=source_sha256
     )
@@ -112,7 +117,9 @@ def revoke(session: Session, name: str, user: User) -> None:
 def unused_versions(session: Session) -> list[RegistryVersion]:
     """Versions that are not current and that no pending or processing task answers from."""
     is_current = exists().where(Registry.current_version_id == RegistryVersion.id)
-    in_use = exists().where(Task.registry_version_id == RegistryVersion.id, Task.status.in_(_ACTIVE))
+    in_use = exists().where(
+        Task.registry_version_id == RegistryVersion.id, Task.status.in_(_ACTIVE)
+    )
     return list(session.scalars(select(RegistryVersion).where(~is_current, ~in_use)))
 
 

@@ -24,6 +24,7 @@ from numcheck.tasks import catalog, webhooks
 from numcheck.tasks.csvinput import CsvToCanonical
 from numcheck.textlines import LineSplitter
 
+
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int
@@ -49,7 +50,9 @@ class IntakeResult:
 class UploadIntake:
     """Feed raw bytes in; canonical text goes to `out`; `finish()` returns the counts and plan."""
 
-    def __init__(self, out: BinaryIO, limits: Limits, csv_input: CsvToCanonical | None = None) -> None:
+    def __init__(
+        self, out: BinaryIO, limits: Limits, csv_input: CsvToCanonical | None = None
+    ) -> None:
         self._out = out
         self._limits = limits
         self._csv = csv_input
@@ -66,7 +69,9 @@ class UploadIntake:
     def feed(self, data: bytes) -> None:
         self._received += len(data)
         if self._received > self._limits.max_bytes:
-            raise errors.FileTooLarge(f"The file is over the limit of {self._limits.max_bytes} bytes.")
+            raise errors.FileTooLarge(
+                f"The file is over the limit of {self._limits.max_bytes} bytes."
+            )
         lines = self._splitter.feed(data)
         if self._csv is not None:
             lines = self._csv.take(lines)
@@ -134,7 +139,9 @@ class PendingUpload:
     size limit applies to the decompressed bytes.
     """
 
-    def __init__(self, blobs: BlobStore, limits: Limits, csv_input: CsvToCanonical | None = None) -> None:
+    def __init__(
+        self, blobs: BlobStore, limits: Limits, csv_input: CsvToCanonical | None = None
+    ) -> None:
         self.task_id = ids.new_task_id()
         self.sha256 = hashlib.sha256()  # of the bytes as uploaded, for Idempotency-Key
         self._blobs = blobs

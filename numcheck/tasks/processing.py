@@ -26,7 +26,8 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
     """Check one chunk. Returns True when it was the task's last chunk (finalize is due)."""
     with stores.sessions.begin() as session:
         row = session.execute(
-            select(Chunk, Task).join(Task, Task.id == Chunk.task_id)
+            select(Chunk, Task)
+            .join(Task, Task.id == Chunk.task_id)
             .where(Chunk.task_id == task_id, Chunk.idx == idx)
         ).one_or_none()
         if row is None:
@@ -45,9 +46,7 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
 
     text = stores.blobs.read_range(blob_keys.upload_key(task_id), start, end).decode("utf-8")
     numbered = [
-        (first_line + offset, line)
-        for offset, line in enumerate(text.split("\n"))
-        if line.strip()
+        (first_line + offset, line) for offset, line in enumerate(text.split("\n")) if line.strip()
     ]
     ids = None
     if has_ids:  # CSV with an id column: canonical lines are "number<TAB>id"

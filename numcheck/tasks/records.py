@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from numcheck import errors
 from numcheck.accounts import credits
-from numcheck.storage import blobs as blob_keys
 from numcheck.registries import records as registry_records
+from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import Task, utcnow
 from numcheck.storage.stores import Stores

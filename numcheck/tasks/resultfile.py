@@ -43,7 +43,9 @@ def write_parts(
         results = csv.writer(results_text)
         failed = csv.writer(failed_text)
         extra = [(neutralise(i),) for i in ids] if ids is not None else [()] * len(outcomes)
-        for (line_no, line), outcome, passthrough in zip(numbered_lines, outcomes, extra, strict=True):
+        for (line_no, line), outcome, passthrough in zip(
+            numbered_lines, outcomes, extra, strict=True
+        ):
             if isinstance(outcome, Failure):
                 failed.writerow((line_no, neutralise(line.strip()), outcome.reason, *passthrough))
                 failure += 1

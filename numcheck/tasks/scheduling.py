@@ -81,8 +81,12 @@ def claim(stores: Stores, limit: int) -> list[Job]:
                 )
                 failed[task.id] = task.registry_version_id
                 credits.release(session, task.user_id, task.id, task.total)
-                log.error("task failed task_id=%s chunk=%s attempts=%s", task.id, chunk.idx,
-                          chunk.attempts)
+                log.error(
+                    "task failed task_id=%s chunk=%s attempts=%s",
+                    task.id,
+                    chunk.idx,
+                    chunk.attempts,
+                )
                 continue
             chunk.attempts += 1
             chunk.lease_token = secrets.token_hex(8)
@@ -116,11 +120,7 @@ def release(stores: Stores, job: Job) -> None:
 def release_all(stores: Stores) -> None:
     """After a restart of the embedded server nothing holds a lease: make all work due now."""
     with stores.sessions.begin() as session:
+        session.execute(update(Chunk).where(Chunk.status == "pending").values(leased_until=None))
         session.execute(
-            update(Chunk).where(Chunk.status == "pending").values(leased_until=None)
-        )
-        session.execute(
-            update(Task)
-            .where(Task.status == "processing")
-            .values(finalize_leased_until=None)
+            update(Task).where(Task.status == "processing").values(finalize_leased_until=None)
         )

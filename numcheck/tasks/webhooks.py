@@ -78,11 +78,13 @@ def _backoff(attempts: int) -> float:
 def _enqueue_finished(session: Session) -> None:
     """A delivery for every ended task with a callback_url that has none yet."""
     owed = session.scalars(
-        select(Task).where(
+        select(Task)
+        .where(
             Task.callback_url.is_not(None),
             Task.status.in_(records.TERMINAL),
             ~exists().where(WebhookDelivery.task_id == Task.id),
-        ).limit(100)
+        )
+        .limit(100)
     )
     for task in owed:
         webhook_secret(session, task.user_id)
@@ -126,7 +128,9 @@ def deliver_due(stores: Stores, client: httpx.Client) -> int:
                 delivery.delivered_at = utcnow()
             elif utcnow() - created_at >= GIVE_UP_AFTER:
                 delivery.gave_up_at, delivery.last_error = utcnow(), error
-                log.warning("webhook given up task_id=%s attempts=%d", delivery.task_id, delivery.attempts)
+                log.warning(
+                    "webhook given up task_id=%s attempts=%d", delivery.task_id, delivery.attempts
+                )
             else:
                 delivery.last_error = error
                 delivery.next_attempt_at = utcnow() + timedelta(seconds=_backoff(delivery.attempts))

@@ -17,7 +17,9 @@ RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
 def curl(*args: str) -> dict:
-    result = subprocess.run(["curl", "--silent", "--show-error", *args], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["curl", "--silent", "--show-error", *args], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -27,18 +29,29 @@ def assert_timestamp(value: str) -> None:
     datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def test_create_and_get_with_the_reference_curl_commands(server: Server, admin_key: str, tmp_path) -> None:
+def test_create_and_get_with_the_reference_curl_commands(
+    server: Server, admin_key: str, tmp_path
+) -> None:
     numbers = tmp_path / "number.txt"
     numbers.write_text("+12025551234\n+4915112345678\n\nnot a number\n")
 
     created = subprocess.run(
         [
-            "curl", "--silent", "--location", f"{server.url}/v1/tasks",
-            "--header", f"X-API-Key: {admin_key}",
-            "--form", 'file=@"./number.txt"',
-            "--form", 'task_type="validate"',
+            "curl",
+            "--silent",
+            "--location",
+            f"{server.url}/v1/tasks",
+            "--header",
+            f"X-API-Key: {admin_key}",
+            "--form",
+            'file=@"./number.txt"',
+            "--form",
+            'task_type="validate"',
         ],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     body = json.loads(created.stdout)
     assert "code" not in body, body
@@ -52,12 +65,24 @@ def test_create_and_get_with_the_reference_curl_commands(server: Server, admin_k
     with server.client(admin_key) as client:
         wait_for_status(client, body["task_id"])
     status = curl(
-        "--location", f"{server.url}/v1/gettasks",
-        "--header", f"X-API-Key: {admin_key}",
-        "--form", f'task_id="{body["task_id"]}"',
+        "--location",
+        f"{server.url}/v1/gettasks",
+        "--header",
+        f"X-API-Key: {admin_key}",
+        "--form",
+        f'task_id="{body["task_id"]}"',
     )
-    assert {"created_at", "updated_at", "task_id", "user_id", "status", "total", "success",
-            "failure", "result_url"} <= set(status)
+    assert {
+        "created_at",
+        "updated_at",
+        "task_id",
+        "user_id",
+        "status",
+        "total",
+        "success",
+        "failure",
+        "result_url",
+    } <= set(status)
     assert status["task_id"] == body["task_id"]
     assert status["status"] == "exported"
     assert (status["total"], status["success"], status["failure"]) == (3, 2, 1)
@@ -75,12 +100,26 @@ def test_create_and_get_with_the_reference_curl_commands(server: Server, admin_k
 
 
 @pytest.mark.parametrize("encoding", ["urlencoded", "json"])
-def test_gettasks_also_accepts_urlencoded_and_json(server: Server, admin_key: str, tmp_path, encoding: str) -> None:
+def test_gettasks_also_accepts_urlencoded_and_json(
+    server: Server, admin_key: str, tmp_path, encoding: str
+) -> None:
     (tmp_path / "n.txt").write_text("+12025551234\n")
-    created = curl("-H", f"X-API-Key: {admin_key}", "-F", f"file=@{tmp_path / 'n.txt'}",
-                   "-F", "task_type=validate", f"{server.url}/v1/tasks")
+    created = curl(
+        "-H",
+        f"X-API-Key: {admin_key}",
+        "-F",
+        f"file=@{tmp_path / 'n.txt'}",
+        "-F",
+        "task_type=validate",
+        f"{server.url}/v1/tasks",
+    )
     if encoding == "json":
-        args = ["-H", "Content-Type: application/json", "--data", json.dumps({"task_id": created["task_id"]})]
+        args = [
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            json.dumps({"task_id": created["task_id"]}),
+        ]
     else:
         args = ["--data-urlencode", f"task_id={created['task_id']}"]
     status = curl("-H", f"X-API-Key: {admin_key}", *args, f"{server.url}/v1/gettasks")
@@ -116,7 +155,9 @@ def test_result_link_is_an_attachment_and_refuses_tampering(server: Server, admi
         assert refused.status_code == 403, bad
         assert refused.json()["code"] == "invalid_signature"
     # The route reaches result zips only: a path outside the pattern is not found.
-    assert httpx.get(f"{server.url}/results/..%2Fnumcheck.db?expires=1&signature=x").status_code in (403, 404)
+    assert httpx.get(
+        f"{server.url}/results/..%2Fnumcheck.db?expires=1&signature=x"
+    ).status_code in (403, 404)
 
 
 def test_expired_link_is_refused(start_server) -> None:

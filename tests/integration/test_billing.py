@@ -50,7 +50,10 @@ def test_50_racing_creations_with_credits_for_10(start_server) -> None:
         for task_id in task_ids:
             wait_for_status(client, task_id)
         assert account(client) == {
-            "unlimited": False, "balance": 0, "reserved": 0, "charged_this_month": 10
+            "unlimited": False,
+            "balance": 0,
+            "reserved": 0,
+            "charged_this_month": 10,
         }
         assert len(client.get("/v1/tasks").json()["tasks"]) == 10  # refused ones left no task
     sums = ledger(server, "racer")
@@ -69,14 +72,20 @@ def test_export_charges_success_and_cancel_charges_nothing(start_server) -> None
         status = wait_for_status(client, task_id)
         assert (status["success"], status["failure"]) == (3, 2)
         assert account(client) == {
-            "unlimited": False, "balance": 100_000 - 3, "reserved": 0, "charged_this_month": 3
+            "unlimited": False,
+            "balance": 100_000 - 3,
+            "reserved": 0,
+            "charged_this_month": 3,
         }
 
         big = submit(client, b"+12025550101\n" * 50_000).json()["task_id"]
         assert client.delete(f"/v1/tasks/{big}").json()["status"] == "cancelled"
         time.sleep(1)
         assert account(client) == {
-            "unlimited": False, "balance": 100_000 - 3, "reserved": 0, "charged_this_month": 3
+            "unlimited": False,
+            "balance": 100_000 - 3,
+            "reserved": 0,
+            "charged_this_month": 3,
         }
         # Refused requests charge nothing either.
         assert submit(client, b"").status_code == 400
@@ -92,7 +101,10 @@ def test_unlimited_users_are_not_metered_and_grants_to_them_are_refused(start_se
     with server.client(key) as client:
         wait_for_status(client, submit(client, b"+12025550101\n").json()["task_id"])
         assert account(client) == {
-            "unlimited": True, "balance": 0, "reserved": 0, "charged_this_month": 1
+            "unlimited": True,
+            "balance": 0,
+            "reserved": 0,
+            "charged_this_month": 1,
         }
     refused = numcheck_cli(server.data_dir, "credits", "grant", "free", "5")
     assert refused.returncode == 1 and "unlimited" in refused.stderr

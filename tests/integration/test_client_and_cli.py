@@ -22,11 +22,16 @@ from numcheck.client import Client, InvalidRequest, TaskFailed, Unauthorized
 from tests.conftest import Server, free_port
 
 
-def cli(server: Server, key: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    server: Server, key: str, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "numcheck", *args],
         env={**os.environ, "NUMCHECK_SERVER": server.url, "NUMCHECK_API_KEY": key},
-        capture_output=True, text=True, timeout=120, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
     )
 
 
@@ -69,8 +74,12 @@ class _Flaky(BaseHTTPRequestHandler):
         elif len(_Flaky.calls) == 2:
             self._reply(503, b'{"code":"internal_error","message":"busy"}', {})
         else:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-            real = httpx.request(self.command, _Flaky.upstream + self.path, content=body, headers=headers)
+            headers = {
+                k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
+            }
+            real = httpx.request(
+                self.command, _Flaky.upstream + self.path, content=body, headers=headers
+            )
             self._reply(real.status_code, real.content, {})
 
     do_GET = do_POST = _handle
@@ -105,9 +114,13 @@ def test_cli_submit_wait_output_plain_and_json(server: Server, tmp_path: Path) -
     key = server.create_key("terminal")
     source = tmp_path / "numbers.txt"
     source.write_text("+12025550101\n+4915112345678\nnope\n")
-    done = cli(server, key, "submit", str(source), "--type", "validate", "-o", str(tmp_path / "r.zip"))
+    done = cli(
+        server, key, "submit", str(source), "--type", "validate", "-o", str(tmp_path / "r.zip")
+    )
     assert done.returncode == 0, done.stderr
-    fields = dict(line.split("\t", 1) for line in done.stdout.strip().splitlines())  # not a TTY: plain
+    fields = dict(
+        line.split("\t", 1) for line in done.stdout.strip().splitlines()
+    )  # not a TTY: plain
     assert fields["status"] == "exported" and fields["success"] == "2" and fields["failure"] == "1"
     assert "\x1b[" not in done.stdout + done.stderr  # no terminal codes in pipes
     assert "/3" in done.stderr  # progress lines: checked/total
@@ -116,7 +129,9 @@ def test_cli_submit_wait_output_plain_and_json(server: Server, tmp_path: Path) -
 
     as_json = cli(server, key, "status", fields["task_id"], "--json")
     assert json.loads(as_json.stdout)["status"] == "exported"
-    fetched = cli(server, key, "download", fields["task_id"], "-o", str(tmp_path / "again.zip"), "--json")
+    fetched = cli(
+        server, key, "download", fields["task_id"], "-o", str(tmp_path / "again.zip"), "--json"
+    )
     assert json.loads(fetched.stdout)["saved_to"].endswith("again.zip")
     listed = cli(server, key, "checks", "--json")
     assert [c["name"] for c in json.loads(listed.stdout)] == ["validate"]
@@ -124,45 +139,70 @@ def test_cli_submit_wait_output_plain_and_json(server: Server, tmp_path: Path) -
     assert cli(server, key, "submit", str(source), "--type", "nope").returncode == 4
     assert cli(server, "nck_bad_key", "checks").returncode == 3
     no_server = subprocess.run(
-        [sys.executable, "-m", "numcheck", "checks"], capture_output=True, text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("NUMCHECK_")} | {"XDG_CONFIG_HOME": str(tmp_path)},
+        [sys.executable, "-m", "numcheck", "checks"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("NUMCHECK_")}
+        | {"XDG_CONFIG_HOME": str(tmp_path)},
     )
     assert no_server.returncode == 2 and "NUMCHECK_SERVER" in no_server.stderr
     config = tmp_path / "numcheck" / "client.toml"
     config.parent.mkdir()
     config.write_text(f'server = "{server.url}"\napi_key = "{key}"\n')
     from_config = subprocess.run(
-        [sys.executable, "-m", "numcheck", "checks"], capture_output=True, text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("NUMCHECK_")} | {"XDG_CONFIG_HOME": str(tmp_path)},
+        [sys.executable, "-m", "numcheck", "checks"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("NUMCHECK_")}
+        | {"XDG_CONFIG_HOME": str(tmp_path)},
     )
     assert from_config.returncode == 0 and from_config.stdout.startswith("validate\t")
 
 
 def test_csv_with_header_id_passthrough_and_gzip(server: Server, admin_key: str) -> None:
-    table = "customer,name,phone\nc1,Ann,+1 202 555 0101\nc2,\"Doe, Bob\",nope\nc3,Cy,+4915112345678\n"
+    table = (
+        'customer,name,phone\nc1,Ann,+1 202 555 0101\nc2,"Doe, Bob",nope\nc3,Cy,+4915112345678\n'
+    )
     with server.client(admin_key) as client:
         # Column found by looking (the first whose values look like numbers), id passed through.
-        created = client.post("/v1/tasks", data={"task_type": "validate", "id_column": "customer"},
-                              files={"file": ("crm.csv", table.encode())})
+        created = client.post(
+            "/v1/tasks",
+            data={"task_type": "validate", "id_column": "customer"},
+            files={"file": ("crm.csv", table.encode())},
+        )
         assert created.status_code == 200, created.text
         assert created.json()["total"] == 3
         status = _wait(client, created.json()["task_id"])
         files = _zip(status)
         rows = list(csv.reader(io.StringIO(files["results.csv"])))
         assert rows[0] == ["Number", "valid", "type", "region", "carrier", "timezones", "customer"]
-        assert [(r[0], r[-1]) for r in rows[1:]] == [("+12025550101", "c1"), ("+4915112345678", "c3")]
+        assert [(r[0], r[-1]) for r in rows[1:]] == [
+            ("+12025550101", "c1"),
+            ("+4915112345678", "c3"),
+        ]
         failed = list(csv.reader(io.StringIO(files["failed.csv"])))
-        assert failed == [["line", "input", "reason", "customer"], ["3", "nope", "not_a_number", "c2"]]
+        assert failed == [
+            ["line", "input", "reason", "customer"],
+            ["3", "nope", "not_a_number", "c2"],
+        ]
 
-        named = client.post("/v1/tasks", data={"task_type": "validate", "column": "phone"},
-                            files={"file": ("x.txt", table.encode())})
+        named = client.post(
+            "/v1/tasks",
+            data={"task_type": "validate", "column": "phone"},
+            files={"file": ("x.txt", table.encode())},
+        )
         assert named.json()["total"] == 3
-        missing = client.post("/v1/tasks", data={"task_type": "validate", "column": "mobile"},
-                              files={"file": ("x.csv", table.encode())})
+        missing = client.post(
+            "/v1/tasks",
+            data={"task_type": "validate", "column": "mobile"},
+            files={"file": ("x.csv", table.encode())},
+        )
         assert missing.status_code == 400 and "phone" in missing.json()["message"]
 
         packed = gzip.compress(b"+12025550101\n+4915112345678\n" * 1000)
-        zipped = client.post("/v1/tasks", data={"task_type": "validate"}, files={"file": ("n.txt.gz", packed)})
+        zipped = client.post(
+            "/v1/tasks", data={"task_type": "validate"}, files={"file": ("n.txt.gz", packed)}
+        )
         assert zipped.json()["total"] == 2000
         assert _wait(client, zipped.json()["task_id"])["success"] == 2000
 
@@ -172,7 +212,9 @@ def test_gzip_bomb_is_refused_with_413_and_nothing_kept(start_server) -> None:
     bomb = gzip.compress(b"\n" * (200 * 1024 * 1024), compresslevel=9)  # 200 MiB inflated
     assert len(bomb) < 1024 * 1024
     with server.client(server.admin_key) as client:
-        refused = client.post("/v1/tasks", data={"task_type": "validate"}, files={"file": ("b.gz", bomb)})
+        refused = client.post(
+            "/v1/tasks", data={"task_type": "validate"}, files={"file": ("b.gz", bomb)}
+        )
         assert refused.status_code == 413 and refused.json()["code"] == "file_too_large"
         assert client.get("/v1/tasks").json()["tasks"] == []
     assert [p for p in (server.data_dir / "blobs").rglob("*") if p.is_file()] == []

@@ -50,8 +50,11 @@ def test_kill_9_mid_task_then_restart_finishes_exactly_once(start_server, tmp_pa
     with server.client(server.admin_key) as client:
         task_id = submit(client, ("\n".join(numbers) + "\n").encode()).json()["task_id"]
         # Kill once some chunks are counted and others are still running.
-        wait_until(lambda: client.get(f"/v1/tasks/{task_id}").json()["success"] >= 40_000,
-                   120, "the first chunks")
+        wait_until(
+            lambda: client.get(f"/v1/tasks/{task_id}").json()["success"] >= 40_000,
+            120,
+            "the first chunks",
+        )
     assert client is not None
     workers = worker_pids_of(server.process.pid)
     assert workers, "the pool should have worker processes"

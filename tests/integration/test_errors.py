@@ -34,7 +34,9 @@ def snapshot(server: Server) -> tuple[int, int, list[str]]:
     return tasks, chunks, files
 
 
-def assert_refused(server: Server, response: httpx.Response, status: int, code: str, before) -> dict:
+def assert_refused(
+    server: Server, response: httpx.Response, status: int, code: str, before
+) -> dict:
     assert response.status_code == status, response.text
     body = response.json()
     assert body["code"] == code
@@ -69,16 +71,23 @@ def test_bad_files(limited: Server, content: bytes, status: int, code: str) -> N
 def test_missing_and_unknown_fields(limited: Server) -> None:
     before = snapshot(limited)
     with limited.client(limited.admin_key) as client:
-        no_file = client.post("/v1/tasks", data={"task_type": "validate"}, files={"other": ("x", b"1")})
+        no_file = client.post(
+            "/v1/tasks", data={"task_type": "validate"}, files={"other": ("x", b"1")}
+        )
         assert_refused(limited, no_file, 400, "invalid_request", before)
         no_type = client.post("/v1/tasks", files={"file": ("n.txt", b"+12025551234\n")})
-        assert "validate" in assert_refused(limited, no_type, 400, "invalid_request", before)["message"]
+        assert (
+            "validate"
+            in assert_refused(limited, no_type, 400, "invalid_request", before)["message"]
+        )
         unknown = upload(client, b"+12025551234\n", task_type="whatsapp")
         body = assert_refused(limited, unknown, 400, "unknown_task_type", before)
         assert "validate" in body["message"]  # lists the caller's checks
         region = upload(client, b"2025551234\n", default_region="XX")
         assert_refused(limited, region, 400, "invalid_request", before)
-        not_multipart = client.post("/v1/tasks", content=b"+12025551234\n", headers={"Content-Type": "text/plain"})
+        not_multipart = client.post(
+            "/v1/tasks", content=b"+12025551234\n", headers={"Content-Type": "text/plain"}
+        )
         assert_refused(limited, not_multipart, 400, "invalid_request", before)
         two_files = client.post(
             "/v1/tasks",
@@ -95,14 +104,21 @@ def test_authentication(limited: Server, tmp_path: Path) -> None:
         missing = anonymous.post("/v1/tasks", files=files, data={"task_type": "validate"})
         assert_refused(limited, missing, 401, "invalid_api_key", before)
         for key in ("nonsense", "nck_aaaaaaaa_bbbbbbbb", limited.admin_key + "x"):
-            wrong = anonymous.post("/v1/tasks", files=files, data={"task_type": "validate"}, headers={"X-API-Key": key})
+            wrong = anonymous.post(
+                "/v1/tasks", files=files, data={"task_type": "validate"}, headers={"X-API-Key": key}
+            )
             assert_refused(limited, wrong, 401, "invalid_api_key", before)
         in_query = anonymous.post(
-            "/v1/tasks", params={"api_key": limited.admin_key}, files=files, data={"task_type": "validate"}
+            "/v1/tasks",
+            params={"api_key": limited.admin_key},
+            files=files,
+            data={"task_type": "validate"},
         )
         assert_refused(limited, in_query, 401, "key_in_query_string", before)
         # Even with a valid header, a key in the URL is refused: it would end up in logs.
-        both = anonymous.get("/v1/tasks", params={"api_key": "x"}, headers={"X-API-Key": limited.admin_key})
+        both = anonymous.get(
+            "/v1/tasks", params={"api_key": "x"}, headers={"X-API-Key": limited.admin_key}
+        )
         assert both.status_code == 401
 
     key = limited.create_key("carol")
@@ -111,7 +127,13 @@ def test_authentication(limited: Server, tmp_path: Path) -> None:
         assert carol.get("/v1/tasks").status_code == 200
         revoked = numcheck_cli(limited.data_dir, "keys", "revoke", prefix)
         assert revoked.returncode == 0, revoked.stderr
-        assert_refused(limited, carol.post("/v1/tasks", files=files, data={"task_type": "validate"}), 401, "invalid_api_key", before)
+        assert_refused(
+            limited,
+            carol.post("/v1/tasks", files=files, data={"task_type": "validate"}),
+            401,
+            "invalid_api_key",
+            before,
+        )
 
 
 def test_unknown_task(limited: Server) -> None:
@@ -124,8 +146,16 @@ def test_unknown_task(limited: Server) -> None:
             lambda: client.delete("/v1/tasks/" + "0" * 20),
         ):
             assert_refused(limited, call(), 404, "task_not_found", before)
-        assert_refused(limited, client.post("/v1/gettasks", json={}), 400, "invalid_request", before)
-        assert_refused(limited, client.post("/v1/gettasks", content=b"{", headers={"Content-Type": "application/json"}), 400, "invalid_request", before)
+        assert_refused(
+            limited, client.post("/v1/gettasks", json={}), 400, "invalid_request", before
+        )
+        assert_refused(
+            limited,
+            client.post("/v1/gettasks", content=b"{", headers={"Content-Type": "application/json"}),
+            400,
+            "invalid_request",
+            before,
+        )
         assert_refused(limited, client.get("/v1/nothing-here"), 404, "not_found", before)
 
 

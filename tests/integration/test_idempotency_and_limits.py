@@ -16,7 +16,9 @@ def reservations(server: Server) -> int:
         return db.execute("SELECT count(*) FROM credit_ledger WHERE kind = 'reserve'").fetchone()[0]
 
 
-def post(client: httpx.Client, content: bytes, key: str, task_type: str = "validate") -> httpx.Response:
+def post(
+    client: httpx.Client, content: bytes, key: str, task_type: str = "validate"
+) -> httpx.Response:
     return client.post(
         "/v1/tasks",
         files={"file": ("n.txt", content)},

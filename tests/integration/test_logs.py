@@ -15,7 +15,9 @@ def test_request_lines_without_keys_numbers_or_signatures(start_server) -> None:
         task_id = submit(client, ("\n".join(numbers) + "\n").encode()).json()["task_id"]
         status = wait_for_status(client, task_id)
         client.get("/v1/tasks", params={"cursor": "bad"})
-        client.post("/v1/tasks", files={"file": ("n.txt", b"+1\x00")}, data={"task_type": "validate"})
+        client.post(
+            "/v1/tasks", files={"file": ("n.txt", b"+1\x00")}, data={"task_type": "validate"}
+        )
     download_zip(status)
     httpx.get(status["result_url"] + "0")  # a tampered link, refused
     log = server.log()
@@ -24,6 +26,8 @@ def test_request_lines_without_keys_numbers_or_signatures(start_server) -> None:
         assert secret not in log, f"log leaks {secret[:6]}…"
     assert "signature=" not in log and "expires=" not in log
     access = [line for line in log.splitlines() if "numcheck.access" in line]
-    assert any(re.search(rf"POST /v1/tasks 200 [\d.]+ms task_id={task_id}$", line) for line in access)
+    assert any(
+        re.search(rf"POST /v1/tasks 200 [\d.]+ms task_id={task_id}$", line) for line in access
+    )
     assert any(re.search(rf"GET /results/{task_id}.zip 200 ", line) for line in access)
     assert any(" 403 " in line for line in access)

@@ -23,7 +23,9 @@ def german_mobiles(count: int, seed: int) -> list[str]:
 
 
 def load_cli(server: Server, name: str, path: Path, *extra: str) -> str:
-    result = numcheck_cli(server.data_dir, "registry", "load", name, str(path), *extra, env=server.env)
+    result = numcheck_cli(
+        server.data_dir, "registry", "load", name, str(path), *extra, env=server.env
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -38,7 +40,9 @@ def results_of(status: dict) -> tuple[list[list[str]], dict]:
 
 
 @pytest.mark.slow
-def test_200k_line_task_answers_exactly_and_no_plaintext_is_kept(start_server, tmp_path: Path) -> None:
+def test_200k_line_task_answers_exactly_and_no_plaintext_is_kept(
+    start_server, tmp_path: Path
+) -> None:
     server = start_server()
     members = german_mobiles(50_000, seed=1)
     source = tmp_path / "members.txt"
@@ -72,7 +76,10 @@ def test_200k_line_task_answers_exactly_and_no_plaintext_is_kept(start_server, t
     assert rows[0] == ["Number", "htx"]
     assert rows[1:] == [[n, "yes" if n in member_set else "no"] for n in lines]
     assert summary["check"] == {
-        "name": "htx", "registry_version": 1, "registry_entries": 50_000, "reference_fallbacks": 0
+        "name": "htx",
+        "registry_version": 1,
+        "registry_entries": 50_000,
+        "reference_fallbacks": 0,
     }
 
 
@@ -97,7 +104,9 @@ def test_answers_come_from_the_version_a_task_started_with(start_server, tmp_pat
         assert len(rows) == 60_001
         assert summary["check"]["registry_version"] == 1
         # A new task uses version 2; version 1's snapshot went once its last task finished.
-        later = submit(client, f"{first[0]}\n{second[0]}\n".encode(), task_type="htx").json()["task_id"]
+        later = submit(client, f"{first[0]}\n{second[0]}\n".encode(), task_type="htx").json()[
+            "task_id"
+        ]
         rows, summary = results_of(wait_for_status(client, later))
         assert rows[1:] == [[first[0], "no"], [second[0], "yes"]]
         assert summary["check"]["registry_version"] == 2
@@ -119,7 +128,10 @@ def test_grants_decide_who_sees_a_registry(start_server, tmp_path: Path) -> None
         assert hidden.json()["message"].replace("'htx'", "'hty'") == made_up.json()["message"]
         assert [c["name"] for c in dana.get("/v1/checks").json()] == ["validate"]
 
-        assert numcheck_cli(server.data_dir, "registry", "grant", "htx", "--user", "dana").returncode == 0
+        assert (
+            numcheck_cli(server.data_dir, "registry", "grant", "htx", "--user", "dana").returncode
+            == 0
+        )
         checks = {c["name"]: c for c in dana.get("/v1/checks").json()}
         assert checks["htx"]["columns"] == ["Number", "htx"]
         granted = submit(dana, b"+12025550101\n+12025550102\n", task_type="htx")
@@ -127,7 +139,10 @@ def test_grants_decide_who_sees_a_registry(start_server, tmp_path: Path) -> None
         rows, _ = results_of(wait_for_status(dana, granted.json()["task_id"]))
         assert rows[1:] == [["+12025550101", "yes"], ["+12025550102", "no"]]
 
-        assert numcheck_cli(server.data_dir, "registry", "revoke", "htx", "--user", "dana").returncode == 0
+        assert (
+            numcheck_cli(server.data_dir, "registry", "revoke", "htx", "--user", "dana").returncode
+            == 0
+        )
         assert submit(dana, b"+12025550101\n", task_type="htx").status_code == 400
 
         # Registry administration is for admins only.
@@ -145,6 +160,7 @@ def test_grants_decide_who_sees_a_registry(start_server, tmp_path: Path) -> None
 def test_registry_api_errors_change_nothing(start_server) -> None:
     server = start_server()
     with server.client(server.admin_key) as admin:
+
         def unchanged() -> None:
             assert admin.get("/v1/registries").json() == []
             assert not (server.data_dir / "blobs" / "registries").exists() or not any(

@@ -48,7 +48,9 @@ def test_objects_of_one_user_are_out_of_reach_of_another(server: Server, admin_k
         assert b.get(f"/v1/tasks/{task_id}").status_code == 404
         assert b.delete(f"/v1/tasks/{task_id}").status_code == 404
         # Result links: only a link signed for this task and owner works.
-        forged = status["result_url"].replace(task_id, submit(b, b"+12025550101\n").json()["task_id"])
+        forged = status["result_url"].replace(
+            task_id, submit(b, b"+12025550101\n").json()["task_id"]
+        )
         assert httpx.get(forged).status_code == 403
         # Keys and registries: admin-only, so 403 for a user, and nothing changes.
         owner_prefix = owner.split("_")[1]
@@ -66,8 +68,18 @@ def test_admin_api_manages_users_keys_credits_and_audits(server: Server, admin_k
         assert created.status_code == 200 and created.json()["role"] == "user"
         new_key = admin.post("/v1/admin/users/frank/keys").json()
         assert new_key["key"].startswith(f"nck_{new_key['prefix']}_")
-        assert admin.put("/v1/admin/users/frank/credits", json={"credits": 99_997}).json()["credits"]["balance"] == 99_997
-        assert admin.post("/v1/admin/users/frank/credits/grant", json={"amount": 3}).json()["credits"]["balance"] == 100_000
+        assert (
+            admin.put("/v1/admin/users/frank/credits", json={"credits": 99_997}).json()["credits"][
+                "balance"
+            ]
+            == 99_997
+        )
+        assert (
+            admin.post("/v1/admin/users/frank/credits/grant", json={"amount": 3}).json()["credits"][
+                "balance"
+            ]
+            == 100_000
+        )
         with httpx.Client(base_url=server.url, headers={"X-API-Key": new_key["key"]}) as frank:
             me = frank.get("/v1/account").json()
             assert me["name"] == "frank" and me["credits"]["balance"] == 100_000
@@ -77,11 +89,19 @@ def test_admin_api_manages_users_keys_credits_and_audits(server: Server, admin_k
             assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
             assert frank.get("/v1/account").json()["credits"]["balance"] == 100_000
         assert admin.delete(f"/v1/admin/keys/{new_key['prefix']}").status_code == 204
-        assert httpx.get(f"{server.url}/v1/tasks", headers={"X-API-Key": new_key["key"]}).status_code == 401
+        assert (
+            httpx.get(f"{server.url}/v1/tasks", headers={"X-API-Key": new_key["key"]}).status_code
+            == 401
+        )
         entries = admin.get("/v1/admin/audit").json()
         actions = [(e["action"], e["target"]) for e in entries]
-        for expected in (("key.created", "frank"), ("credits.set", "frank"), ("credits.granted", "frank"),
-                         ("task.cancelled", task_id), ("key.revoked", new_key["prefix"])):
+        for expected in (
+            ("key.created", "frank"),
+            ("credits.set", "frank"),
+            ("credits.granted", "frank"),
+            ("task.cancelled", task_id),
+            ("key.revoked", new_key["prefix"]),
+        ):
             assert expected in actions
         metrics = admin.get("/v1/admin/metrics")
         assert metrics.headers["content-type"].startswith("text/plain")

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from schemathesis.config import SchemathesisConfig
 from hypothesis import HealthCheck, given, settings
+from schemathesis.config import SchemathesisConfig
 
 from tests.conftest import Server
-
 
 # The upload routes judge file contents that no schema can describe (binary, undecodable, empty,
 # a registry name that does not exist): for them a schema-valid request may still get the
@@ -30,8 +29,11 @@ checks.positive_data_acceptance.expected-statuses = [
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory):
     server = Server(
         tmp_path_factory.mktemp("fuzz") / "data",
-        env={"NUMCHECK_RATE_LIMIT_BURST": "100000", "NUMCHECK_RATE_LIMIT_PER_SECOND": "100000",
-             "NUMCHECK_MAX_ACTIVE_TASKS": "100000"},
+        env={
+            "NUMCHECK_RATE_LIMIT_BURST": "100000",
+            "NUMCHECK_RATE_LIMIT_PER_SECOND": "100000",
+            "NUMCHECK_MAX_ACTIVE_TASKS": "100000",
+        },
     ).start()
     yield server
     server.stop()
@@ -49,8 +51,13 @@ def test_api_conforms_to_its_schema(fuzz_server: Server) -> None:
             continue  # could revoke the key the fuzzer itself uses
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=15, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=15,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         def conforms(case: schemathesis.Case) -> None:
             case.call_and_validate(headers=headers)
 

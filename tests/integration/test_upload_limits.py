@@ -50,7 +50,10 @@ def upload_watching_memory(server: Server, pieces: Iterator[bytes]) -> tuple[htt
         response = httpx.post(
             f"{server.url}/v1/tasks",
             content=multipart_body(pieces),
-            headers={"X-API-Key": server.admin_key, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+            headers={
+                "X-API-Key": server.admin_key,
+                "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+            },
             timeout=120,
         )
     finally:
@@ -88,5 +91,9 @@ def test_one_50_mb_line_without_newline_is_refused_cleanly(start_server) -> None
     nothing_kept(server)
     # The server is still healthy and takes the next upload.
     with httpx.Client(base_url=server.url, headers={"X-API-Key": server.admin_key}) as client:
-        ok = client.post("/v1/tasks", files={"file": ("n.txt", b"+12025551234\n")}, data={"task_type": "validate"})
+        ok = client.post(
+            "/v1/tasks",
+            files={"file": ("n.txt", b"+12025551234\n")},
+            data={"task_type": "validate"},
+        )
         assert ok.status_code == 200

@@ -91,8 +91,10 @@ def expected_outcome(candidate: str) -> tuple[str, ...] | str:
         return REASONS[exc.error_type]
     region = phonenumbers.region_code_for_number(number)
     type_name = next(
-        name.lower() for name in dir(phonenumbers.PhoneNumberType)
-        if name.isupper() and getattr(phonenumbers.PhoneNumberType, name) == phonenumbers.number_type(number)
+        name.lower()
+        for name in dir(phonenumbers.PhoneNumberType)
+        if name.isupper()
+        and getattr(phonenumbers.PhoneNumberType, name) == phonenumbers.number_type(number)
     )
     return (
         phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
@@ -139,7 +141,12 @@ def test_every_row_equals_phonenumbers(server: Server, admin_key: str) -> None:
     # The corpus really exercises what it claims to.
     assert len({r[3] for r in expected_rows}) >= 35
     assert {"yes", "no"} <= {r[1] for r in expected_rows}
-    assert set(dict(expected_failures).values()) >= {"not_a_number", "invalid_country_code", "too_short", "too_long"}
+    assert set(dict(expected_failures).values()) >= {
+        "not_a_number",
+        "invalid_country_code",
+        "too_short",
+        "too_long",
+    }
 
 
 def test_default_region_reads_national_format(server: Server, admin_key: str) -> None:
@@ -148,7 +155,9 @@ def test_default_region_reads_national_format(server: Server, admin_key: str) ->
         status = wait_for_status(client, created.json()["task_id"])
     rows = list(csv.reader(io.StringIO(download_zip(status)["results.csv"])))[1:]
     expected = [
-        phonenumbers.format_number(phonenumbers.parse(text, "US"), phonenumbers.PhoneNumberFormat.E164)
+        phonenumbers.format_number(
+            phonenumbers.parse(text, "US"), phonenumbers.PhoneNumberFormat.E164
+        )
         for text in ("2025551234", "0301234567", "+4930123456")
     ]
     assert [row[0] for row in rows] == expected

@@ -57,11 +57,14 @@ def test_delivered_signed_and_retried(start_server) -> None:
             ok.wait(1)
             flaky.wait(1, timeout=60)
         headers, body = ok.received[0]
-        expected = hmac.new(secret.encode(), headers["X-Numcheck-Timestamp"].encode() + b"." + body,
-                            hashlib.sha256).hexdigest()
+        expected = hmac.new(
+            secret.encode(), headers["X-Numcheck-Timestamp"].encode() + b"." + body, hashlib.sha256
+        ).hexdigest()
         assert headers["X-Numcheck-Signature"] == f"sha256={expected}"
         status = json.loads(body)
-        assert status["task_id"] == first and status["status"] == "exported" and status["success"] == 1
+        assert (
+            status["task_id"] == first and status["status"] == "exported" and status["success"] == 1
+        )
         assert json.loads(flaky.received[0][1])["task_id"] == second
         assert flaky.attempts == 3  # two failures, then delivered; never twice after success
         time.sleep(1.5)
@@ -74,9 +77,15 @@ def test_delivered_signed_and_retried(start_server) -> None:
 def test_private_address_callbacks_are_refused_at_creation(start_server) -> None:
     server = start_server()  # default: private destinations refused
     with server.client(server.admin_key) as client:
-        for url in ("http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.0.0.1/x",
-                    "http://169.254.169.254/latest", "http://[::1]/x", "ftp://example.com/x",
-                    "http://user:pw@example.com/x"):
+        for url in (
+            "http://127.0.0.1:9/hook",
+            "http://localhost/hook",
+            "http://10.0.0.1/x",
+            "http://169.254.169.254/latest",
+            "http://[::1]/x",
+            "ftp://example.com/x",
+            "http://user:pw@example.com/x",
+        ):
             refused = submit(client, b"+12025550101\n", callback_url=url)
             assert refused.status_code == 400, url
             assert refused.json()["code"] == "invalid_callback_url"

@@ -6,8 +6,8 @@ import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, Field
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from numcheck import errors
@@ -103,9 +103,13 @@ def list_users(session: SessionDep, admin: AdminUser) -> list[UserInfo]:
 
 
 @router.post("/users", response_model=UserInfo, summary="Create a user (or get an existing one)")
-def create_user(body: NewUser, runtime: RuntimeDep, session: SessionDep, admin: AdminUser) -> UserInfo:
+def create_user(
+    body: NewUser, runtime: RuntimeDep, session: SessionDep, admin: AdminUser
+) -> UserInfo:
     user = users.get_or_create(
-        session, body.name, is_admin=body.admin,
+        session,
+        body.name,
+        is_admin=body.admin,
         default_credits=runtime.stores.settings.default_credit_amount,
     )
     info = user_info(session, user)
@@ -138,14 +142,18 @@ def list_keys(session: SessionDep, admin: AdminUser) -> list[KeyInfo]:
 
 
 @router.delete("/keys/{prefix}", status_code=204, summary="Revoke an API key")
-def revoke_key(prefix: Annotated[str, Path(max_length=16)], session: SessionDep, admin: AdminUser) -> None:
+def revoke_key(
+    prefix: Annotated[str, Path(max_length=16)], session: SessionDep, admin: AdminUser
+) -> None:
     keys.revoke(session, prefix)
     audit.record(session, admin.name, "key.revoked", prefix)
     session.commit()
 
 
 @router.post("/users/{name}/credits/grant", response_model=UserInfo, summary="Add credits")
-def grant_credits(name: UserName, body: CreditGrant, session: SessionDep, admin: AdminUser) -> UserInfo:
+def grant_credits(
+    name: UserName, body: CreditGrant, session: SessionDep, admin: AdminUser
+) -> UserInfo:
     user = users.get_by_name(session, name)
     credits.grant(session, user, body.amount)
     audit.record(session, admin.name, "credits.granted", name, credits=body.amount)
@@ -155,7 +163,9 @@ def grant_credits(name: UserName, body: CreditGrant, session: SessionDep, admin:
 
 
 @router.put("/users/{name}/credits", response_model=UserInfo, summary="Set credits or unlimited")
-def set_credits(name: UserName, body: CreditSetting, session: SessionDep, admin: AdminUser) -> UserInfo:
+def set_credits(
+    name: UserName, body: CreditSetting, session: SessionDep, admin: AdminUser
+) -> UserInfo:
     user = users.get_by_name(session, name)
     credits.set_balance(session, user, credits.parse_amount(str(body.credits)))
     audit.record(session, admin.name, "credits.set", name, credits=str(body.credits))
@@ -165,7 +175,9 @@ def set_credits(name: UserName, body: CreditSetting, session: SessionDep, admin:
 
 
 @router.delete(
-    "/tasks/{task_id}", response_model=TaskStatus, response_model_exclude_none=True,
+    "/tasks/{task_id}",
+    response_model=TaskStatus,
+    response_model_exclude_none=True,
     summary="Cancel any user's task",
 )
 def cancel_any_task(
@@ -195,15 +207,18 @@ def metrics(session: SessionDep, admin: AdminUser) -> PlainTextResponse:
     """Tasks by status, lines checked, and lines the compiled validator left to phonenumbers."""
     by_status = dict(session.execute(select(Task.status, func.count()).group_by(Task.status)).all())
     lines, fallbacks = session.execute(
-        select(func.coalesce(func.sum(Chunk.lines), 0), func.coalesce(func.sum(Chunk.fallbacks), 0))
-        .where(Chunk.status == "done")
+        select(
+            func.coalesce(func.sum(Chunk.lines), 0), func.coalesce(func.sum(Chunk.fallbacks), 0)
+        ).where(Chunk.status == "done")
     ).one()
     session.commit()
     out = [
         "# HELP numcheck_tasks Tasks by status.",
         "# TYPE numcheck_tasks gauge",
-        *(f'numcheck_tasks{{status="{status}"}} {by_status.get(status, 0)}'
-          for status in (*records.ACTIVE, *records.TERMINAL)),
+        *(
+            f'numcheck_tasks{{status="{status}"}} {by_status.get(status, 0)}'
+            for status in (*records.ACTIVE, *records.TERMINAL)
+        ),
         "# HELP numcheck_lines_checked_total Non-blank lines of finished chunks.",
         "# TYPE numcheck_lines_checked_total counter",
         f"numcheck_lines_checked_total {lines}",

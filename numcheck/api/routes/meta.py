@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import text
-
 from pydantic import BaseModel, Field
+from sqlalchemy import text
 
 from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
 from numcheck.api.routes.admin import UserInfo, user_info

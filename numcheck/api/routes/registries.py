@@ -102,8 +102,13 @@ async def load_registry(
 def _audit(runtime, actor: str, action: str, name: str, report: loading.LoadReport) -> None:  # type: ignore[no-untyped-def]
     with runtime.stores.sessions.begin() as session:
         audit.record(
-            session, actor, action, name,
-            version=report.version, mode=report.mode, entries=report.entries,
+            session,
+            actor,
+            action,
+            name,
+            version=report.version,
+            mode=report.mode,
+            entries=report.entries,
         )
 
 

@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from numcheck import errors
+from numcheck.accounts import idempotency
 from numcheck.api import multipart, signing
 from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
 from numcheck.api.runtime import Runtime
-from numcheck.accounts import idempotency
 from numcheck.api.schemas import (
     ERROR_RESPONSES,
     TASK_FORM,
@@ -240,7 +240,12 @@ def _get(session, user: User, task_id: str) -> Task:  # type: ignore[no-untyped-
     return task
 
 
-@router.get("/tasks/{task_id}", response_model=TaskStatus, response_model_exclude_none=True, summary="Status of a task")
+@router.get(
+    "/tasks/{task_id}",
+    response_model=TaskStatus,
+    response_model_exclude_none=True,
+    summary="Status of a task",
+)
 def get_task(
     task_id: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
 ) -> TaskStatus:
@@ -265,7 +270,12 @@ def list_tasks(
     )
 
 
-@router.delete("/tasks/{task_id}", response_model=TaskStatus, response_model_exclude_none=True, summary="Cancel or delete a task")
+@router.delete(
+    "/tasks/{task_id}",
+    response_model=TaskStatus,
+    response_model_exclude_none=True,
+    summary="Cancel or delete a task",
+)
 def cancel_task(
     task_id: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
 ) -> TaskStatus:

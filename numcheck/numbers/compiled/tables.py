@@ -23,15 +23,24 @@ from phonenumbers import phonenumberutil as pnu
 from phonenumbers.carrierdata import CARRIER_DATA, CARRIER_LONGEST_PREFIX
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
-from numcheck.numbers.compiled.automaton import ALL_DIGITS, Regex, build_automaton
+from numcheck.numbers.compiled.automaton import Regex, build_automaton
 
 FORMAT_VERSION = 1
 MAX_NSN = pnu._MAX_LENGTH_FOR_NSN  # 17
 PAD = 10  # the digit code of padding: every automaton stays where it is
 
 _DESCS = (
-    "general_desc", "premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
-    "pager", "uan", "voicemail", "fixed_line", "mobile",
+    "general_desc",
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+    "fixed_line",
+    "mobile",
 )
 _SPECIAL_TYPES = (
     ("premium_rate", PhoneNumberType.PREMIUM_RATE),
@@ -72,8 +81,9 @@ def _metadata(cc: int, region: str) -> PhoneMetadata | None:
     return PhoneMetadata.metadata_for_region_or_calling_code(cc, region)
 
 
-def _type_helper(meta: PhoneMetadata, region_patterns: dict[str, int], accepted: frozenset[int],
-                 length: int) -> int:
+def _type_helper(
+    meta: PhoneMetadata, region_patterns: dict[str, int], accepted: frozenset[int], length: int
+) -> int:
     """phonenumbers' _number_type_helper, with pattern matches read from the automaton."""
 
     def matches(desc_name: str) -> bool:
@@ -99,8 +109,14 @@ def _type_helper(meta: PhoneMetadata, region_patterns: dict[str, int], accepted:
     return PhoneNumberType.UNKNOWN
 
 
-def _classify(cc: int, regions: tuple[str, ...], patterns: dict[str, dict[str, int]],
-              leading: dict[str, int], accepted: frozenset[int], length: int) -> tuple[bool, int, str]:
+def _classify(
+    cc: int,
+    regions: tuple[str, ...],
+    patterns: dict[str, dict[str, int]],
+    leading: dict[str, int],
+    accepted: frozenset[int],
+    length: int,
+) -> tuple[bool, int, str]:
     """region_code_for_number, number_type and is_valid_number for one automaton outcome."""
     region: str | None
     if len(regions) == 1:
@@ -115,7 +131,9 @@ def _classify(cc: int, regions: tuple[str, ...], patterns: dict[str, dict[str, i
                 if leading[candidate] in accepted:
                     region = candidate
                     break
-            elif _type_helper(meta, patterns[candidate], accepted, length) != PhoneNumberType.UNKNOWN:
+            elif (
+                _type_helper(meta, patterns[candidate], accepted, length) != PhoneNumberType.UNKNOWN
+            ):
                 region = candidate
                 break
     meta = _metadata(cc, region) if region is not None else None
@@ -245,7 +263,9 @@ def build() -> Tables:
     tz_entries = {prefix: tz_id(zones) for prefix, zones in TIMEZONE_DATA.items()}
     tz_id(timezone._UNKNOWN_TIME_ZONE_LIST)
     country_tz = {
-        cc: tz_id(timezone._country_level_time_zones_for_number(phonenumbers.PhoneNumber(country_code=cc)))
+        cc: tz_id(
+            timezone._country_level_time_zones_for_number(phonenumbers.PhoneNumber(country_code=cc))
+        )
         for cc in start
     }
     carrier_trie, carrier_value = _trie(carrier_entries)

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import phonenumbers
-from phonenumbers import PhoneMetadata
+from phonenumbers import PhoneMetadata, timezone
 from phonenumbers import phonenumberutil as pnu
-from phonenumbers import timezone
 
 from numcheck.numbers import reference
 from numcheck.numbers.compiled import tables as compiled_tables
@@ -80,8 +79,15 @@ class Batch:
         return cls(*([None] * n for _ in range(7)))  # type: ignore[arg-type]
 
     def columns(self) -> tuple[list, ...]:  # type: ignore[type-arg]
-        return (self.reasons, self.e164, self.valid, self.type, self.region, self.carrier,
-                self.timezones)
+        return (
+            self.reasons,
+            self.e164,
+            self.valid,
+            self.type,
+            self.region,
+            self.carrier,
+            self.timezones,
+        )
 
     def put(self, positions: list[int], other: Batch) -> None:
         """Copy `other`'s rows into this batch at `positions`."""
@@ -230,8 +236,9 @@ class CompiledValidator:
                 target[position] = value
         return batch, unusual
 
-    def _classify(self, cc: np.ndarray, nsn: np.ndarray, nsn_length: np.ndarray,
-                  e164_digits: np.ndarray) -> tuple[list, ...]:  # type: ignore[type-arg]
+    def _classify(
+        self, cc: np.ndarray, nsn: np.ndarray, nsn_length: np.ndarray, e164_digits: np.ndarray
+    ) -> tuple[list, ...]:  # type: ignore[type-arg]
         """(valid, type, region, carrier, timezones) lists for parsed numbers."""
         if len(cc) == 0:
             return ([], [], [], [], [])

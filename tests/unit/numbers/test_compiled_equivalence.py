@@ -19,7 +19,11 @@ from numcheck.checks import Failure
 from numcheck.checks.validate import ValidateCheck
 
 CHECK = ValidateCheck()
-TYPES = [getattr(phonenumbers.PhoneNumberType, n) for n in dir(phonenumbers.PhoneNumberType) if n.isupper()]
+TYPES = [
+    getattr(phonenumbers.PhoneNumberType, n)
+    for n in dir(phonenumbers.PhoneNumberType)
+    if n.isupper()
+]
 
 
 def reference_outcome(line: str, region: str | None = None):
@@ -71,7 +75,9 @@ def corpus(rng: random.Random) -> list[str]:
             if example is None:
                 continue
             national = phonenumbers.national_significant_number(example)
-            lines += [spell(f"+{example.country_code}{randomize(national, rng)}", rng) for _ in range(45)]
+            lines += [
+                spell(f"+{example.country_code}{randomize(national, rng)}", rng) for _ in range(45)
+            ]
     # Non-geographic entities (+800, +808, +870, +881-883, +979, ...).
     for cc in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS):
         example = phonenumbers.example_number_for_non_geo_entity(cc)
@@ -89,9 +95,23 @@ def corpus(rng: random.Random) -> list[str]:
                 digits = "".join(rng.choice("0123456789") for _ in range(rng.randrange(5, 13)))
                 lines.append(f"+{cc}{prefix}{digits}")
     # The known traps, densely: +49 0, +358 0, +7 8, +1 1, Italian leading zeros, Argentina's 9.
-    for head in ("+490", "+3580", "+78", "+11", "+390", "+3903", "+549", "+5490", "+55", "+2610", "+378"):
+    for head in (
+        "+490",
+        "+3580",
+        "+78",
+        "+11",
+        "+390",
+        "+3903",
+        "+549",
+        "+5490",
+        "+55",
+        "+2610",
+        "+378",
+    ):
         for _ in range(1500):
-            lines.append(head + "".join(rng.choice("0123456789") for _ in range(rng.randrange(4, 14))))
+            lines.append(
+                head + "".join(rng.choice("0123456789") for _ in range(rng.randrange(4, 14)))
+            )
     # Lines that are not numbers at all, and numbers with odd lengths.
     lines += ["+", "+1", "+12", "+123", "00", "0049", "+0123456", "+" + "9" * 30, "+49" + "1" * 250]
     return lines

@@ -45,7 +45,9 @@ def test_bare_digits_are_accepted_with_a_default_region() -> None:
     assert normalize_line("+12025551234", default_region="US") == "+12025551234"
 
 
-@given(st.text(alphabet="0123456789", min_size=1, max_size=20), st.sampled_from(["", " ", "-", "."]))
+@given(
+    st.text(alphabet="0123456789", min_size=1, max_size=20), st.sampled_from(["", " ", "-", "."])
+)
 def test_separators_never_change_the_digits(digits: str, sep: str) -> None:
     spaced = sep.join(digits)
     assert normalize_line("+" + spaced) == "+" + digits

@@ -28,7 +28,9 @@ def stores(tmp_path: Path):
     stores.close()
 
 
-def load(stores: Stores, text: str, mode: str = "replace", column: str | None = None, name: str = "htx"):
+def load(
+    stores: Stores, text: str, mode: str = "replace", column: str | None = None, name: str = "htx"
+):
     run = loading.start(stores.settings, column=column, default_region=None)
     data = text.encode()
     for start in range(0, len(data), 7):  # small pieces: lines cross piece boundaries
@@ -67,10 +69,14 @@ def test_replace_add_remove_round_trip(stores: Stores) -> None:
     # Superseded versions that no task uses are gone, rows and snapshots.
     with stores.sessions.begin() as session:
         assert records.unused_versions(session) == []
-    assert sorted(p.name for p in (stores.settings.blob_dir / "registries" / "htx").iterdir()) == ["000004.u64"]
+    assert sorted(p.name for p in (stores.settings.blob_dir / "registries" / "htx").iterdir()) == [
+        "000004.u64"
+    ]
 
 
-def test_spellings_normalize_like_checks_and_report_duplicates_and_invalid_lines(stores: Stores) -> None:
+def test_spellings_normalize_like_checks_and_report_duplicates_and_invalid_lines(
+    stores: Stores,
+) -> None:
     lines = [A, "+1 (202) 555-0101", "0012025550101", "hello", "", B, "+0 123", "tel:+1"]
     lines += [f"bad {i}" for i in range(30)]
     report = load(stores, "\r\n".join(lines))

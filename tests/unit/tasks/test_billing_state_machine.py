@@ -18,7 +18,7 @@ from numcheck.config import Settings
 from numcheck.storage import db
 from numcheck.storage.models import LedgerEntry, Task, User
 from numcheck.storage.stores import Stores
-from numcheck.tasks import intake, processing, records, scheduling
+from numcheck.tasks import intake, records, scheduling
 
 START = 60
 
@@ -27,7 +27,9 @@ class Billing(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.tmp = tempfile.TemporaryDirectory()
-        self.stores = Stores.open(Settings(data_dir=Path(self.tmp.name), chunk_lines=4, chunk_max_attempts=100))
+        self.stores = Stores.open(
+            Settings(data_dir=Path(self.tmp.name), chunk_lines=4, chunk_max_attempts=100)
+        )
         db.upgrade(self.stores.engine)
         with self.stores.sessions.begin() as session:
             user = users.get_or_create(session, "payer", default_credits=START)
@@ -51,7 +53,9 @@ class Billing(RuleBasedStateMachine):
         with self.stores.sessions() as session:
             before = session.scalar(select(func.count()).select_from(Task))
             try:
-                intake.create(session, self._user(session), upload, "validate", None, max_active_tasks=1000)
+                intake.create(
+                    session, self._user(session), upload, "validate", None, max_active_tasks=1000
+                )
                 session.commit()
             except errors.InsufficientCredits:
                 session.rollback()
@@ -108,7 +112,9 @@ class Billing(RuleBasedStateMachine):
             assert user.credit_balance >= 0
             sums = dict(
                 session.execute(
-                    select(LedgerEntry.kind, func.sum(LedgerEntry.amount)).group_by(LedgerEntry.kind)
+                    select(LedgerEntry.kind, func.sum(LedgerEntry.amount)).group_by(
+                        LedgerEntry.kind
+                    )
                 ).all()
             )
             # Exported tasks, and exported ones whose owner deleted the files since (expired).
@@ -119,7 +125,9 @@ class Billing(RuleBasedStateMachine):
             )
             assert sums.get("charge", 0) == exported_success
             active_total = session.scalar(
-                select(func.coalesce(func.sum(Task.total), 0)).where(Task.status.in_(records.ACTIVE))
+                select(func.coalesce(func.sum(Task.total), 0)).where(
+                    Task.status.in_(records.ACTIVE)
+                )
             )
             assert user.credits_reserved == active_total
             assert user.credit_balance + user.credits_reserved == self.given - sums.get("charge", 0)

@@ -16,7 +16,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("chunks") as batch_op:
-        batch_op.add_column(sa.Column("fallbacks", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(
+            sa.Column("fallbacks", sa.Integer(), nullable=False, server_default="0")
+        )
 
 
 def downgrade() -> None:

@@ -16,9 +16,15 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("users") as batch_op:
-        batch_op.add_column(sa.Column("credits_unlimited", sa.Boolean(), nullable=False, server_default="1"))
-        batch_op.add_column(sa.Column("credit_balance", sa.BigInteger(), nullable=False, server_default="0"))
-        batch_op.add_column(sa.Column("credits_reserved", sa.BigInteger(), nullable=False, server_default="0"))
+        batch_op.add_column(
+            sa.Column("credits_unlimited", sa.Boolean(), nullable=False, server_default="1")
+        )
+        batch_op.add_column(
+            sa.Column("credit_balance", sa.BigInteger(), nullable=False, server_default="0")
+        )
+        batch_op.add_column(
+            sa.Column("credits_reserved", sa.BigInteger(), nullable=False, server_default="0")
+        )
     op.create_table(
         "credit_ledger",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -32,7 +38,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("credit_ledger") as batch_op:
         batch_op.create_index("ux_credit_ledger_task_kind", ["task_id", "kind"], unique=True)
-        batch_op.create_index("ix_credit_ledger_user_created", ["user_id", "created_at"], unique=False)
+        batch_op.create_index(
+            "ix_credit_ledger_user_created", ["user_id", "created_at"], unique=False
+        )
     op.create_table(
         "idempotency_keys",
         sa.Column("user_id", sa.String(length=20), nullable=False),

@@ -38,7 +38,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("task_id"),
     )
     with op.batch_alter_table("webhook_deliveries") as batch_op:
-        batch_op.create_index("ix_webhook_deliveries_due", ["delivered_at", "next_attempt_at"], unique=False)
+        batch_op.create_index(
+            "ix_webhook_deliveries_due", ["delivered_at", "next_attempt_at"], unique=False
+        )
 
 
 def downgrade() -> None:
