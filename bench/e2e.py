@@ -16,34 +16,14 @@ import time
 from pathlib import Path
 
 import httpx
-import phonenumbers
 
-from bench.corpus import numbers
+from bench.corpus import numbers, phonenumbers_rate
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def reference_rate(lines: list[str]) -> float:
-    """phonenumbers parse + is_valid_number + number_type + region + carrier + time zones, one core."""
-    from phonenumbers import carrier, timezone
-
-    phonenumbers.enable_pattern_cache()
-    started = time.perf_counter()
-    for line in lines:
-        try:
-            number = phonenumbers.parse(line, None)
-        except phonenumbers.NumberParseException:
-            continue
-        phonenumbers.is_valid_number(number)
-        phonenumbers.number_type(number)
-        phonenumbers.region_code_for_number(number)
-        carrier.name_for_number(number, "en")
-        timezone.time_zones_for_number(number)
-    return len(lines) / (time.perf_counter() - started)
 
 
 def run_task(path: Path, data_dir: Path, env: dict[str, str]) -> float:
@@ -105,7 +85,7 @@ def main() -> None:
         path = Path(tmp) / "numbers.txt"
         path.write_text("\n".join(lines) + "\n")
         seconds = run_task(path, Path(tmp) / "data", {})
-    reference = reference_rate(lines[: args.reference_lines])
+    reference = phonenumbers_rate(lines[: args.reference_lines])
     rate = args.lines / seconds
     print(
         f"numcheck e2e    : {args.lines:,} lines in {seconds:.2f} s = {rate:,.0f} numbers/s "

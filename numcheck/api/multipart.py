@@ -29,6 +29,7 @@ class _FormReader:
         self, file_field: str, open_sink: Callable[[dict[str, str], str], FileSink]
     ) -> None:
         self.fields: dict[str, str] = {}
+        self.fields_before_file: dict[str, str] = {}
         self.sink: FileSink | None = None
         self._file_field = file_field
         self._open_sink = open_sink
@@ -71,7 +72,8 @@ class _FormReader:
             if self.sink is not None:
                 raise errors.InvalidRequest(f"Send one {self._file_field!r} field, not several.")
             filename = params.get(b"filename", b"").decode("utf-8", "replace")
-            self.sink = self._open_sink(dict(self.fields), filename)
+            self.fields_before_file = dict(self.fields)
+            self.sink = self._open_sink(self.fields_before_file, filename)
             self._to_sink = True
         elif len(self.fields) >= _MAX_FIELDS:
             raise errors.InvalidRequest("Too many form fields.")
@@ -95,12 +97,17 @@ class _FormReader:
 
 
 async def stream_form(
-    request: Request, *, file_field: str, open_sink: Callable[[dict[str, str], str], FileSink]
+    request: Request,
+    *,
+    file_field: str,
+    open_sink: Callable[[dict[str, str], str], FileSink],
+    before_file: tuple[str, ...] = (),
 ) -> tuple[dict[str, str], FileSink | None]:
     """Read a multipart body; return its small fields and the sink that took the file part.
 
     `open_sink` is called when the file part begins, with the fields that came before it and
-    the part's file name.
+    the part's file name. Fields named in `before_file` shape how the file is read, so they are
+    refused when they come after it.
     """
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
@@ -121,4 +128,7 @@ async def stream_form(
         raise
     except ValueError as exc:  # python-multipart's parse errors are ValueErrors
         raise errors.InvalidRequest("The multipart body is malformed.") from exc
+    for name in before_file:
+        if name in reader.fields and name not in reader.fields_before_file:
+            raise errors.InvalidRequest(f"Send the {name!r} field before the file.")
     return reader.fields, reader.sink

@@ -61,11 +61,9 @@ async def load_registry(
     add or remove. `column` (CSV) and `default_region` must come before the file."""
     registry_records.check_name(name, set(checks.BUILTIN_CHECKS))
     load: loading.RegistryLoad | None = None
-    before_file: dict[str, str] = {}
 
     def open_load(fields: dict[str, str], _filename: str) -> loading.RegistryLoad:
-        nonlocal load, before_file
-        before_file = fields
+        nonlocal load
         load = loading.start(
             runtime.stores.settings,
             column=fields.get("column") or None,
@@ -74,12 +72,14 @@ async def load_registry(
         return load
 
     try:
-        fields, _ = await multipart.stream_form(request, file_field="file", open_sink=open_load)
+        fields, _ = await multipart.stream_form(
+            request,
+            file_field="file",
+            open_sink=open_load,
+            before_file=("column", "default_region"),
+        )
         if load is None:
             raise errors.InvalidRequest("Missing field file: attach the registry's numbers.")
-        for late in ("column", "default_region"):
-            if late in fields and late not in before_file:
-                raise errors.InvalidRequest(f"Send the {late!r} field before the file.")
         report = await run_in_threadpool(
             loading.publish, runtime.stores, name, fields.get("mode", "replace"), load
         )

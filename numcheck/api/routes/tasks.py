@@ -103,23 +103,19 @@ async def create_task(
 
     upload: intake.PendingUpload | None = None
 
-    before_file: dict[str, str] = {}
-
     def open_upload(fields: dict[str, str], filename: str) -> intake.PendingUpload:
-        nonlocal upload, before_file
-        before_file = fields
+        nonlocal upload
         upload = intake.PendingUpload(
             stores.blobs, _limits(runtime), intake.csv_input_for(fields, filename)
         )
         return upload
 
     try:
-        fields, _ = await multipart.stream_form(request, file_field="file", open_sink=open_upload)
+        fields, _ = await multipart.stream_form(
+            request, file_field="file", open_sink=open_upload, before_file=("column", "id_column")
+        )
         if upload is None:
             raise errors.InvalidRequest("Missing field file: attach the file of numbers.")
-        for late in ("column", "id_column"):
-            if late in fields and late not in before_file:
-                raise errors.InvalidRequest(f"Send the {late!r} field before the file.")
         created = await run_in_threadpool(
             _create, runtime, session, user, upload, fields, idempotency_key
         )
