@@ -15,6 +15,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NUMCHECK_", extra="ignore")
 
+    database_url: str | None = Field(
+        None,
+        description="A shared database, e.g. `postgresql+psycopg://user@host/numcheck`; "
+        "default: SQLite (WAL) in the data dir. A shared database is upgraded only by "
+        "`numcheck db upgrade`.",
+    )
     data_dir: Path = Field(
         Path("numcheck-data"),
         description="Directory holding the SQLite database, blobs and generated secrets.",
@@ -89,8 +95,13 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Log level of the server and workers.")
 
     @property
-    def database_url(self) -> str:
-        return f"sqlite:///{self.data_dir.resolve() / 'numcheck.db'}"
+    def db_url(self) -> str:
+        """The database in use: NUMCHECK_DATABASE_URL, or SQLite in the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'numcheck.db'}"
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
 
     @field_validator("default_credits")
     @classmethod

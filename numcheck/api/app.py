@@ -71,7 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stores = Stores.open(settings)
-        db.upgrade(stores.engine)
+        db.prepare(stores.engine, embedded=settings.embedded_database)
         _bootstrap_admin(stores)
         if isinstance(stores.blobs, LocalBlobStore):
             stores.blobs.sweep_temporaries(older_than_seconds=0)

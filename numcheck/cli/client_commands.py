@@ -30,8 +30,8 @@ CONFIG_FILE = (
 
 EXIT_TASK_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_REFUSED, EXIT_SERVER = 1, 2, 3, 4, 5
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ServerOption = Annotated[
     str | None, typer.Option("--server", help="Base URL [env NUMCHECK_SERVER].")

@@ -31,8 +31,8 @@ registry_app = typer.Typer(
 )
 app.add_typer(registry_app, name="registry")
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _when(moment) -> str:  # type: ignore[no-untyped-def]
@@ -55,10 +55,13 @@ def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 def _stores() -> Iterator[Stores]:
     stores = Stores.open(Settings())
     try:
-        db.upgrade(stores.engine)
+        db.prepare(stores.engine, embedded=stores.settings.embedded_database)
         yield stores
     except errors.NumcheckError as exc:
         err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    except db.SchemaOutOfDate as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     finally:
         stores.close()
@@ -303,6 +306,21 @@ def registry_revoke(
         registry_records.revoke(session, name, users.get_by_name(session, user))
         audit.record(session, audit.cli_actor(), "registry.revoked", name, user=user)
     err_console.print(f"Revoked {name} from {user}.")
+
+
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database (NUMCHECK_DATABASE_URL, or SQLite in the data dir) to this version."""
+    stores = Stores.open(Settings())
+    try:
+        db.upgrade(stores.engine)
+    finally:
+        stores.close()
+    err_console.print("Database schema is up to date.")
 
 
 credits_app = typer.Typer(help="Credits: set, grant, show.", no_args_is_help=True)

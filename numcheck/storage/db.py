@@ -56,6 +56,21 @@ def upgrade(engine: Engine) -> None:
     command.upgrade(_alembic_config(engine), "head")
 
 
+class SchemaOutOfDate(RuntimeError):
+    """The database's schema is older than this code."""
+
+
+def prepare(engine: Engine, *, embedded: bool) -> None:
+    """Embedded SQLite belongs to this installation: upgrade it. A shared database is upgraded
+    by its operator (`numcheck db upgrade`), never implicitly by whichever process starts."""
+    if embedded:
+        upgrade(engine)
+    elif not schema_is_current(engine):
+        raise SchemaOutOfDate(
+            "The database schema is older than this numcheck; run `numcheck db upgrade` first."
+        )
+
+
 def schema_is_current(engine: Engine) -> bool:
     """Whether the database is at the newest revision this code knows."""
     heads = set(ScriptDirectory.from_config(_alembic_config(engine)).get_heads())

@@ -22,7 +22,7 @@ class Stores:
     @classmethod
     def open(cls, settings: Settings) -> Stores:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = db.make_engine(settings.database_url)
+        engine = db.make_engine(settings.db_url)
         return cls(
             settings=settings,
             engine=engine,

@@ -55,6 +55,7 @@ def claim(stores: Stores, limit: int) -> list[Job]:
             )
             .order_by(Task.created_at)
             .limit(limit)
+            .with_for_update(skip_locked=True)  # several servers may sweep at once
         )
         for task in finishing:
             task.finalize_leased_until = until
@@ -69,6 +70,7 @@ def claim(stores: Stores, limit: int) -> list[Job]:
             )
             .order_by(Task.created_at, Chunk.task_id, Chunk.idx)
             .limit(max(limit - len(jobs), 0))
+            .with_for_update(skip_locked=True, of=Chunk)
         )
         for chunk, task in due:
             if task.id in failed:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.conftest import Server, numcheck_cli, submit, wait_for_status
+from tests.conftest import Server, submit, wait_for_status
 
 
 def ledger(server: Server, user_name: str) -> dict[str, int]:
@@ -30,7 +30,7 @@ def account(client: httpx.Client) -> dict:
 
 def metered_user(server: Server, name: str, credits: int) -> str:
     key = server.create_key(name)
-    result = numcheck_cli(server.data_dir, "credits", "set", name, str(credits))
+    result = server.cli("credits", "set", name, str(credits))
     assert result.returncode == 0, result.stderr
     return key
 
@@ -106,10 +106,10 @@ def test_unlimited_users_are_not_metered_and_grants_to_them_are_refused(start_se
             "reserved": 0,
             "charged_this_month": 1,
         }
-    refused = numcheck_cli(server.data_dir, "credits", "grant", "free", "5")
+    refused = server.cli("credits", "grant", "free", "5")
     assert refused.returncode == 1 and "unlimited" in refused.stderr
-    assert numcheck_cli(server.data_dir, "credits", "set", "free", "5").returncode == 0
-    shown = numcheck_cli(server.data_dir, "credits", "show", "free")
+    assert server.cli("credits", "set", "free", "5").returncode == 0
+    shown = server.cli("credits", "show", "free")
     assert shown.stdout.splitlines()[1].split("\t")[:2] == ["free", "5"]
 
 

@@ -31,10 +31,10 @@ def test_tasks_command_lists_a_users_tasks(server: Server) -> None:
     with server.client(key) as client:
         task_id = submit(client, b"+12025551234\n").json()["task_id"]
         wait_for_status(client, task_id)
-    mine = numcheck_cli(server.data_dir, "tasks", "--user", "erin")
+    mine = server.cli("tasks", "--user", "erin")
     assert mine.returncode == 0, mine.stderr
     assert task_id in mine.stdout and "exported" in mine.stdout
-    others = numcheck_cli(server.data_dir, "tasks", "--user", "admin")
+    others = server.cli("tasks", "--user", "admin")
     assert task_id not in others.stdout
 
 
