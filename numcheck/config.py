@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,12 @@ class Settings(BaseSettings):
         description="A shared database, e.g. `postgresql+psycopg://user@host/numcheck`; "
         "default: SQLite (WAL) in the data dir. A shared database is upgraded only by "
         "`numcheck db upgrade`.",
+    )
+    storage_url: str | None = Field(
+        None,
+        description="Blobs in S3 or an S3-compatible store: `s3://bucket/prefix` (endpoint and "
+        "credentials from the AWS variables); default: files in the data dir. Needs "
+        "NUMCHECK_DATABASE_URL.",
     )
     data_dir: Path = Field(
         Path("numcheck-data"),
@@ -102,6 +108,17 @@ class Settings(BaseSettings):
     @property
     def embedded_database(self) -> bool:
         return self.database_url is None
+
+    @model_validator(mode="after")
+    def _a_mix_that_works(self) -> Settings:
+        if self.storage_url and not self.database_url:
+            raise ValueError(
+                "NUMCHECK_STORAGE_URL puts blobs where every machine sees them, but the database "
+                "is this machine's SQLite: set NUMCHECK_DATABASE_URL to a shared database too."
+            )
+        if self.storage_url and not self.storage_url.startswith("s3://"):
+            raise ValueError("NUMCHECK_STORAGE_URL must look like s3://bucket/prefix.")
+        return self
 
     @field_validator("default_credits")
     @classmethod

@@ -73,8 +73,8 @@ def create_app(settings: Settings) -> FastAPI:
         stores = Stores.open(settings)
         db.prepare(stores.engine, embedded=settings.embedded_database)
         _bootstrap_admin(stores)
-        if isinstance(stores.blobs, LocalBlobStore):
-            stores.blobs.sweep_temporaries(older_than_seconds=0)
+        if isinstance(stores.blobs, LocalBlobStore) and settings.embedded_database:
+            stores.blobs.sweep_temporaries(older_than_seconds=0)  # nobody else writes here
         link_secret = secrets.load_or_create(settings.data_dir.resolve() / LINK_SECRET_FILE)
         # Build (or check) the compiled validator once here, so workers only read the cache.
         await run_in_threadpool(checks.prepare, settings.validator_cache_dir)

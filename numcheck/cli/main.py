@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -51,9 +52,21 @@ def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         print("\t".join(row))
 
 
+def _settings(**overrides: object) -> Settings:
+    """The settings, or a plain sentence saying which variable to fix."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for problem in exc.errors():
+            where = ".".join(str(part) for part in problem["loc"])
+            name = f"NUMCHECK_{where.upper()}: " if where else ""
+            err_console.print(f"[red]configuration error:[/red] {name}{problem['msg'].removeprefix('Value error, ')}")
+        raise typer.Exit(2) from None
+
+
 @contextmanager
 def _stores() -> Iterator[Stores]:
-    stores = Stores.open(Settings())
+    stores = Stores.open(_settings())
     try:
         db.prepare(stores.engine, embedded=stores.settings.embedded_database)
         yield stores
@@ -79,7 +92,7 @@ def serve(
     from numcheck.logs import configure_logging
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)
+    settings = _settings(**overrides)
     configure_logging(settings.log_level)
     uvicorn.run(
         create_app(settings),
@@ -315,7 +328,7 @@ app.add_typer(db_app, name="db")
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database (NUMCHECK_DATABASE_URL, or SQLite in the data dir) to this version."""
-    stores = Stores.open(Settings())
+    stores = Stores.open(_settings())
     try:
         db.upgrade(stores.engine)
     finally:

@@ -64,6 +64,16 @@ class BlobStore(Protocol):
         """A local file holding `key` (for memory-mapping); FileNotFoundError when missing."""
         ...
 
+    def download_url(self, key: str, filename: str, ttl_seconds: int) -> str | None:
+        """A URL the store itself serves `key` from (presigned), or None: the API signs its own."""
+        ...
+
+
+def check_key(key: str) -> None:
+    """Keys are built by numcheck only; anything else (`..`, odd characters) is refused."""
+    if not _KEY.match(key) or ".." in key:
+        raise ValueError("invalid blob key")
+
 
 class LocalBlobStore:
     """Blobs as files below one directory."""
@@ -73,8 +83,7 @@ class LocalBlobStore:
         root.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:
-        if not _KEY.match(key) or ".." in key:
-            raise ValueError("invalid blob key")
+        check_key(key)
         return self.root / key
 
     @contextmanager
@@ -113,6 +122,9 @@ class LocalBlobStore:
         if not path.is_file():
             raise FileNotFoundError(key)
         return path
+
+    def download_url(self, key: str, filename: str, ttl_seconds: int) -> None:
+        return None  # served by the API's HMAC-signed /results route
 
     def sweep_temporaries(self, older_than_seconds: float = 3600) -> int:
         """Remove temporary files left by writers that died; returns how many."""

@@ -12,6 +12,14 @@ from numcheck.storage import db
 from numcheck.storage.blobs import BlobStore, LocalBlobStore
 
 
+def _blob_store(settings: Settings) -> BlobStore:
+    if settings.storage_url:
+        from numcheck.storage.s3 import S3BlobStore
+
+        return S3BlobStore(settings.storage_url, settings.data_dir.resolve() / "s3-cache")
+    return LocalBlobStore(settings.blob_dir)
+
+
 @dataclass
 class Stores:
     settings: Settings
@@ -27,7 +35,7 @@ class Stores:
             settings=settings,
             engine=engine,
             sessions=db.session_factory(engine),
-            blobs=LocalBlobStore(settings.blob_dir),
+            blobs=_blob_store(settings),
         )
 
     def close(self) -> None:

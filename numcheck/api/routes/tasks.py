@@ -24,6 +24,7 @@ from numcheck.api.schemas import (
     TaskPage,
     TaskStatus,
 )
+from numcheck.storage import blobs as blob_keys
 from numcheck.storage.models import Task, User
 from numcheck.tasks import intake, records
 
@@ -42,6 +43,12 @@ def status_response(request: Request, runtime: Runtime, task: Task) -> TaskStatu
     body = records.status_body(task)
     if task.status == "exported":
         settings = runtime.stores.settings
+        presigned = runtime.stores.blobs.download_url(
+            blob_keys.result_key(task.id), f"{task.id}.zip", settings.result_link_ttl_seconds
+        )
+        if presigned is not None:
+            body["result_url"] = presigned
+            return TaskStatus(**body)
         expires, signature = signing.sign(
             runtime.link_secret, task.id, task.user_id, settings.result_link_ttl_seconds
         )
