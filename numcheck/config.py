@@ -21,6 +21,12 @@ class Settings(BaseSettings):
         "default: SQLite (WAL) in the data dir. A shared database is upgraded only by "
         "`numcheck db upgrade`.",
     )
+    broker_url: str | None = Field(
+        None,
+        description="Celery broker (`redis://…` or `amqp://…`): checks run in `numcheck worker` "
+        "processes on any machine and `numcheck serve` runs the API only. Needs "
+        "NUMCHECK_DATABASE_URL.",
+    )
     storage_url: str | None = Field(
         None,
         description="Blobs in S3 or an S3-compatible store: `s3://bucket/prefix` (endpoint and "
@@ -41,7 +47,8 @@ class Settings(BaseSettings):
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
-        description="Worker processes of the in-process pool (default: one per core).",
+        description="Worker processes: of the in-process pool, or of each `numcheck worker` "
+        "(default: one per core).",
     )
     chunk_lines: int = Field(
         50_000, ge=1, description="Non-blank lines per chunk, the unit of work of a worker."
@@ -115,6 +122,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "NUMCHECK_STORAGE_URL puts blobs where every machine sees them, but the database "
                 "is this machine's SQLite: set NUMCHECK_DATABASE_URL to a shared database too."
+            )
+        if self.broker_url and not self.database_url:
+            raise ValueError(
+                "NUMCHECK_BROKER_URL sends work to other processes, which cannot see this "
+                "machine's SQLite: set NUMCHECK_DATABASE_URL to a shared database too."
             )
         if self.storage_url and not self.storage_url.startswith("s3://"):
             raise ValueError("NUMCHECK_STORAGE_URL must look like s3://bucket/prefix.")

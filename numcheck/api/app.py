@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +19,10 @@ from numcheck.api.drain import DrainUnreadBody
 from numcheck.api.routes import admin, dashboard, meta, registries, results, tasks
 from numcheck.api.runtime import Runtime
 from numcheck.config import Settings
+from numcheck.dispatch import celery as celery_dispatch
+from numcheck.dispatch.celery import CeleryDispatcher
 from numcheck.dispatch.pool import ProcessPoolDispatcher
+from numcheck.dispatch.sweeper import Sweeper
 from numcheck.registries import records as registry_records
 from numcheck.storage import db, secrets
 from numcheck.storage.blobs import LocalBlobStore
@@ -51,18 +55,32 @@ def _housekeeping(stores: Stores) -> None:
         stores.blobs.sweep_temporaries()
 
 
-def _start_dispatcher(stores: Stores) -> ProcessPoolDispatcher:
-    scheduling.release_all(stores)  # embedded: no other process can hold a lease
-    dispatcher = ProcessPoolDispatcher(
-        workers=stores.settings.workers,
-        initializer=worker.init,
-        initargs=(stores.settings,),
-        claim=lambda limit: scheduling.claim(stores, limit),
-        run=worker.run,
-        on_error=lambda job, _exc: scheduling.release(stores, job),
-        housekeeping=lambda: _housekeeping(stores),
-        housekeeping_interval=stores.settings.housekeeping_interval_seconds,
-    )
+def _start_dispatcher(stores: Stores) -> Sweeper:
+    settings = stores.settings
+    sweeping: dict[str, Any] = {
+        "claim": lambda limit: scheduling.claim(stores, limit),
+        "housekeeping": lambda: _housekeeping(stores),
+        "housekeeping_interval": settings.housekeeping_interval_seconds,
+    }
+    dispatcher: Sweeper
+    if settings.broker_url:
+        # Scale-out: `numcheck worker` processes run the jobs; this server only sweeps.
+        dispatcher = CeleryDispatcher(
+            app=celery_dispatch.make_app(settings.broker_url, settings.chunk_lease_seconds),
+            ahead=4 * settings.workers,
+            in_flight=lambda: scheduling.in_flight(stores),
+            **sweeping,
+        )
+    else:
+        scheduling.release_all(stores)  # embedded: no other process can hold a lease
+        dispatcher = ProcessPoolDispatcher(
+            workers=settings.workers,
+            initializer=worker.init,
+            initargs=(settings,),
+            run=worker.run,
+            on_error=lambda job, _exc: scheduling.release(stores, job),
+            **sweeping,
+        )
     dispatcher.start()
     return dispatcher
 

@@ -60,7 +60,9 @@ def _settings(**overrides: object) -> Settings:
         for problem in exc.errors():
             where = ".".join(str(part) for part in problem["loc"])
             name = f"NUMCHECK_{where.upper()}: " if where else ""
-            err_console.print(f"[red]configuration error:[/red] {name}{problem['msg'].removeprefix('Value error, ')}")
+            err_console.print(
+                f"[red]configuration error:[/red] {name}{problem['msg'].removeprefix('Value error, ')}"
+            )
         raise typer.Exit(2) from None
 
 
@@ -102,6 +104,29 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=30,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Run checks for the servers sharing NUMCHECK_DATABASE_URL and NUMCHECK_BROKER_URL."""
+    from numcheck.cli import worker as celery_worker
+    from numcheck.logs import configure_logging
+    from numcheck.storage import db as storage_db
+
+    settings = _settings()
+    if not settings.broker_url:
+        err_console.print("[red]error:[/red] set NUMCHECK_BROKER_URL (redis://… or amqp://…).")
+        raise typer.Exit(2)
+    configure_logging(settings.log_level)
+    stores = Stores.open(settings)
+    try:
+        storage_db.prepare(stores.engine, embedded=False)
+    except storage_db.SchemaOutOfDate as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        stores.close()
+    celery_worker.run(settings)
 
 
 @keys_app.command("create")

@@ -89,7 +89,10 @@ class S3BlobStore:
         path = self._cache / key
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp, self.open(key) as body:
+            with (
+                tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp,
+                self.open(key) as body,
+            ):
                 shutil.copyfileobj(body, tmp, 1 << 20)
             Path(tmp.name).replace(path)
         return path

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from numcheck.accounts import credits
 from numcheck.storage.models import Chunk, Task, utcnow
@@ -97,6 +97,28 @@ def claim(stores: Stores, limit: int) -> list[Job]:
     for task_id, registry_version_id in failed.items():
         records.release(stores, task_id, registry_version_id)
     return [job for job in jobs if job.task_id not in failed]
+
+
+def in_flight(stores: Stores) -> int:
+    """Jobs leased and not finished: queued for, or running at, a worker."""
+    now = utcnow()
+    with stores.sessions.begin() as session:
+        chunks = session.scalar(
+            select(func.count())
+            .select_from(Chunk)
+            .join(Task, Task.id == Chunk.task_id)
+            .where(
+                Chunk.status == "pending",
+                Chunk.leased_until > now,
+                Task.status.in_(records.ACTIVE),  # a cancelled task's leases hold no worker
+            )
+        )
+        finishing = session.scalar(
+            select(func.count())
+            .select_from(Task)
+            .where(Task.status == "processing", Task.finalize_leased_until > now)
+        )
+    return int(chunks or 0) + int(finishing or 0)
 
 
 def release(stores: Stores, job: Job) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from numcheck import checks
 from numcheck.config import Settings
@@ -22,10 +23,25 @@ def init(settings: Settings) -> None:
     _stores = Stores.open(settings)
 
 
+def release(job: scheduling.Job) -> None:
+    """Make a job that failed here due again at once."""
+    assert _stores is not None
+    scheduling.release(_stores, job)
+
+
 def run(job: scheduling.Job) -> bool:
     assert _stores is not None, "worker.init was not called in this process"
     try:
-        return scheduling.run(_stores, job)
+        started = time.perf_counter()
+        last = scheduling.run(_stores, job)
+        log.info(
+            "job done kind=%s task_id=%s chunk=%s in %.0f ms",
+            job.kind,
+            job.task_id,
+            job.idx,
+            (time.perf_counter() - started) * 1000,
+        )
+        return last
     except Exception:
         # The traceback names code, not data: no line of the file is ever put in an exception.
         log.exception("job failed kind=%s task_id=%s", job.kind, job.task_id)

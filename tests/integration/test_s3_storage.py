@@ -70,7 +70,10 @@ def s3_server(s3_endpoint, postgres_url, tmp_path_factory):
 
 def test_tasks_results_and_registries_live_in_the_bucket(s3_server: Server) -> None:
     with s3_server.client(s3_server.admin_key) as client:
-        table = "\n".join(["id,phone"] + [f"r{i},+4915112345{i:03d}" for i in range(1200)]) + "\nrx,nope\n"
+        table = (
+            "\n".join(["id,phone"] + [f"r{i},+4915112345{i:03d}" for i in range(1200)])
+            + "\nrx,nope\n"
+        )
         created = client.post(
             "/v1/tasks",
             data={"task_type": "validate", "id_column": "id"},
@@ -87,7 +90,9 @@ def test_tasks_results_and_registries_live_in_the_bucket(s3_server: Server) -> N
         assert download.status_code == 200
         with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
             rows = list(csv.reader(io.StringIO(archive.read("results.csv").decode())))
-            assert archive.read("failed.csv").decode().splitlines()[1] == "1202,nope,not_a_number,rx"
+            assert (
+                archive.read("failed.csv").decode().splitlines()[1] == "1202,nope,not_a_number,rx"
+            )
         assert len(rows) == 1201 and rows[1][0] == "+4915112345000" and rows[1][-1] == "r0"
         task_id = status["task_id"]
         # Parts and the upload are gone after export; the result stays until deleted.
@@ -98,7 +103,9 @@ def test_tasks_results_and_registries_live_in_the_bucket(s3_server: Server) -> N
         loaded = client.post("/v1/registries/crm", files={"file": ("r.txt", b"+4915112345001\n")})
         assert loaded.status_code == 200, loaded.text
         assert "numcheck/registries/crm/000001.u64" in keys_in_bucket()
-        member = submit(client, b"+4915112345001\n+4915112345002\n", task_type="crm").json()["task_id"]
+        member = submit(client, b"+4915112345001\n+4915112345002\n", task_type="crm").json()[
+            "task_id"
+        ]
         answers = wait_for_status(client, member)
         with zipfile.ZipFile(io.BytesIO(httpx.get(answers["result_url"]).content)) as archive:
             assert archive.read("results.csv").decode().splitlines()[1:] == [

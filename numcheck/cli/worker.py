@@ -1,0 +1,42 @@
+"""`numcheck worker`: a Celery worker running the same jobs as the embedded pool."""
+
+from __future__ import annotations
+
+from celery.signals import worker_process_init
+
+from numcheck.config import Settings
+from numcheck.dispatch import celery as celery_dispatch
+from numcheck.tasks import scheduling
+from numcheck.tasks import worker as task_worker
+
+
+def run(settings: Settings) -> None:
+    assert settings.broker_url is not None
+    app = celery_dispatch.make_app(settings.broker_url, settings.chunk_lease_seconds)
+
+    @worker_process_init.connect
+    def _open_stores(**_: object) -> None:
+        # Each prefork child opens its own database connections and blob store.
+        task_worker.init(settings)
+
+    @app.task(name=celery_dispatch.TASK_NAME)
+    def run_job(kind: str, task_id: str, idx: int, lease_token: str) -> None:
+        # A thin wrapper: the same process_chunk / finalize as the in-process pool.
+        job = scheduling.Job(kind, task_id, idx, lease_token)
+        try:
+            task_worker.run(job)
+        except Exception:
+            task_worker.release(job)  # due again at once, as the embedded pool does
+            raise
+
+    app.worker_main(
+        [
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={settings.workers}",
+            f"--queues={celery_dispatch.QUEUE}",
+            f"--loglevel={settings.log_level}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )

@@ -1,0 +1,58 @@
+"""The scale-out backend: jobs as Celery messages to `numcheck worker` processes anywhere.
+
+Messages are only wake-ups (DESIGN.md): the sweeper leases a job in the database before sending
+it, a worker runs the same `process_chunk` / `finalize` as the embedded pool, and a lost,
+duplicated or late message never loses or double-counts work — an expired lease is simply
+dispatched again. Celery is set for at-least-once delivery: late acks, requeue when a worker
+dies, one message prefetched at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery
+
+from numcheck.dispatch.sweeper import Sweeper
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "numcheck.run_job"
+QUEUE = "numcheck"
+
+
+def make_app(broker_url: str, lease_seconds: int) -> Celery:
+    app = Celery("numcheck", broker=broker_url)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=QUEUE,
+        broker_connection_retry_on_startup=True,
+        # Redis redelivers unacked messages after this; longer than any chunk can take.
+        broker_transport_options={"visibility_timeout": lease_seconds * 4},
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+class CeleryDispatcher(Sweeper):
+    def __init__(
+        self, *, app: Celery, ahead: int, in_flight: Callable[[], int], **sweeper: Any
+    ) -> None:
+        super().__init__(**sweeper)
+        self._app = app
+        self._ahead = ahead
+        self._in_flight = in_flight
+
+    def capacity(self) -> int:
+        # Leased but unfinished jobs are in a queue or at a worker: keep a bounded backlog.
+        return self._ahead - self._in_flight()
+
+    def submit(self, job: Any) -> None:
+        self._app.send_task(TASK_NAME, args=[job.kind, job.task_id, job.idx, job.lease_token])

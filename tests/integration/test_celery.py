@@ -1,0 +1,42 @@
+"""Scale-out smoke tests: `numcheck serve` sweeps, a `numcheck worker` (Celery) runs the checks,
+on PostgreSQL, with Redis and with RabbitMQ as broker."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from tests.conftest import Server, broker, download_zip, fresh_postgres, submit, wait_for_status
+
+
+@pytest.mark.parametrize("kind", ["redis", "rabbitmq"])
+def test_a_task_runs_on_celery_workers(kind: str, tmp_path) -> None:
+    with fresh_postgres() as database, broker(kind) as broker_url:
+        env = {
+            "NUMCHECK_DATABASE_URL": database,
+            "NUMCHECK_BROKER_URL": broker_url,
+            "NUMCHECK_CHUNK_LINES": "1000",
+            "NUMCHECK_WORKERS": "2",
+        }
+        server = Server(tmp_path / "data", env=env)
+        assert server.cli("db", "upgrade").returncode == 0
+        server.start()
+        try:
+            numbers = [f"+4915112345{i:03d}" for i in range(1000)] * 5 + ["nope"]
+            with server.client(server.admin_key) as client:
+                task_id = submit(client, ("\n".join(numbers) + "\n").encode()).json()["task_id"]
+                status = wait_for_status(client, task_id, timeout=120)
+            assert (status["total"], status["success"], status["failure"]) == (5001, 5000, 1)
+            rows = list(csv.reader(io.StringIO(download_zip(status)["results.csv"])))
+            assert [row[0] for row in rows[1:]] == numbers[:-1]  # input order across chunks
+            assert server.workers and all(w.poll() is None for w in server.workers)
+        finally:
+            server.stop()
+
+
+def test_a_broker_without_a_shared_database_fails_at_start(tmp_path) -> None:
+    server = Server(tmp_path / "data", env={"NUMCHECK_BROKER_URL": "redis://127.0.0.1:6379/9"})
+    with pytest.raises(RuntimeError, match="set NUMCHECK_DATABASE_URL"):
+        server.start(timeout=20)
