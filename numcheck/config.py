@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         20.0, gt=0, description="Requests per second per API key, sustained (429 above)."
     )
     rate_limit_burst: int = Field(100, ge=1, description="Requests per API key in a burst.")
+    rate_limit_redis_url: str | None = Field(
+        None,
+        description="Redis (`redis://host:6379/0`) holding the rate limiter's buckets, shared by "
+        "every API server; default: each server's memory (right for the embedded default).",
+    )
     max_active_tasks: int = Field(
         10, ge=1, description="Pending or processing tasks per user (429 above)."
     )

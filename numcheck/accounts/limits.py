@@ -63,3 +63,43 @@ def check_active_tasks(session: Session, user_id: str, limit: int) -> None:
             f"You have {active} tasks pending or processing (the limit is {limit}); "
             "retry when one has finished.",
         )
+
+
+# One bucket per key in a Redis hash; Redis's own clock, so every API server agrees.
+_TOKEN_BUCKET = """
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+return {allowed, tostring(tokens)}
+"""
+
+
+class RedisRateLimiter:
+    """The same token bucket, shared by every API server through Redis (scale-out)."""
+
+    def __init__(self, url: str, rate_per_second: float, burst: int) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=5)
+        self._script = self._redis.register_script(_TOKEN_BUCKET)
+        self._rate = rate_per_second
+        self._burst = burst
+
+    def acquire(self, key: str) -> None:
+        allowed, tokens = self._script(
+            keys=[f"numcheck:rate:{key}"], args=[self._rate, self._burst]
+        )
+        if not int(allowed):
+            retry_after = max(1, math.ceil((1 - float(tokens)) / self._rate))
+            raise errors.RateLimited(retry_after, f"Too many requests; retry in {retry_after} s.")

@@ -1,4 +1,4 @@
-"""The FastAPI application and the start-up of the embedded server."""
+"""The FastAPI application and what `numcheck serve` starts with it: stores, sweeper, webhooks."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
         dispatcher = _start_dispatcher(stores)
         sender = webhooks.WebhookSender(stores)
         sender.start()
-        app.state.runtime = Runtime.embedded(stores, link_secret, dispatcher)
+        app.state.runtime = Runtime.start(stores, link_secret, dispatcher)
         log.info(
             "numcheck %s ready; data dir %s", numcheck.__version__, settings.data_dir.resolve()
         )

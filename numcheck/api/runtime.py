@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from numcheck.accounts.limits import MemoryRateLimiter, RateLimiter
+from numcheck.accounts.limits import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from numcheck.storage.stores import Stores
 
 
@@ -26,9 +26,17 @@ class Runtime:
     dispatcher: Waker = _NoDispatcher()
 
     @classmethod
-    def embedded(cls, stores: Stores, link_secret: bytes, dispatcher: Waker) -> Runtime:
+    def start(cls, stores: Stores, link_secret: bytes, dispatcher: Waker) -> Runtime:
         settings = stores.settings
-        limiter = MemoryRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        limiter: RateLimiter
+        if settings.rate_limit_redis_url:  # scale-out: one bucket per key across all servers
+            limiter = RedisRateLimiter(
+                settings.rate_limit_redis_url,
+                settings.rate_limit_per_second,
+                settings.rate_limit_burst,
+            )
+        else:
+            limiter = MemoryRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         return cls(
             stores=stores, link_secret=link_secret, rate_limiter=limiter, dispatcher=dispatcher
         )

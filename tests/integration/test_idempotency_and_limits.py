@@ -79,6 +79,34 @@ def test_rate_limit_answers_429_with_retry_after_then_recovers(start_server) -> 
         assert other.get("/v1/tasks").status_code == 200
 
 
+def test_a_redis_rate_limit_is_shared_by_every_api_server(start_server, tmp_path) -> None:
+    from tests.conftest import broker, fresh_postgres
+
+    with fresh_postgres() as database, broker("redis") as redis_url:
+        shared = {
+            "database_url": database,
+            "rate_limit_redis_url": redis_url,
+            "rate_limit_per_second": 1,
+            "rate_limit_burst": 4,
+        }
+        first = Server(
+            tmp_path / "a", env={f"NUMCHECK_{k.upper()}": str(v) for k, v in shared.items()}
+        )
+        assert first.cli("db", "upgrade").returncode == 0
+        first.start()
+        second = Server(tmp_path / "b", env=first.env).start()
+        try:
+            key = first.create_key("everywhere")
+            codes = []
+            for server in (first, second, first, second, first):
+                with server.client(key) as client:
+                    codes.append(client.get("/v1/tasks").status_code)
+            assert codes == [200, 200, 200, 200, 429]  # one bucket of 4, whichever server
+        finally:
+            second.stop()
+            first.stop()
+
+
 def test_active_task_limit_answers_429_then_recovers(start_server) -> None:
     server = start_server(max_active_tasks=2, workers=1, chunk_lines=1000)
     key = server.create_key("busy")

@@ -7,8 +7,11 @@ local HMAC links (test_api_contract); here the presigned URL's parameters are ch
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
 import os
+import time
 import zipfile
 from urllib.parse import parse_qs, urlsplit
 
@@ -95,6 +98,16 @@ def test_tasks_results_and_registries_live_in_the_bucket(s3_server: Server) -> N
             )
         assert len(rows) == 1201 and rows[1][0] == "+4915112345000" and rows[1][-1] == "r0"
         task_id = status["task_id"]
+        # A link of the server's own kind (signed with its secret) sends the client to the store.
+        secret = bytes.fromhex((s3_server.data_dir / "secret.key").read_text().strip())
+        expires = int(time.time()) + 60
+        message = f"result\x00{task_id}\x00{status['user_id']}\x00{expires}".encode()
+        signature = hmac.new(secret, message, hashlib.sha256).hexdigest()
+        own = httpx.get(
+            f"{s3_server.url}/results/{task_id}.zip?expires={expires}&signature={signature}"
+        )
+        assert own.status_code == 307
+        assert own.headers["location"].startswith(os.environ["AWS_ENDPOINT_URL"])
         # Parts and the upload are gone after export; the result stays until deleted.
         assert [k for k in keys_in_bucket() if task_id in k] == [f"numcheck/results/{task_id}.zip"]
         assert client.delete(f"/v1/tasks/{task_id}").json()["status"] == "expired"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse
 
 from numcheck import errors
 from numcheck.api import signing
@@ -41,6 +41,12 @@ def download_result(
     # Only the key derived from the task row is ever opened: no caller-chosen path.
     if task.status != "exported" or not runtime.stores.blobs.exists(key):
         raise errors.ResultUnavailable()
+    settings = runtime.stores.settings
+    elsewhere = runtime.stores.blobs.download_url(
+        key, f"{task.id}.zip", settings.result_link_ttl_seconds
+    )
+    if elsewhere is not None:  # the store serves it (S3): send the client there
+        return RedirectResponse(elsewhere, status_code=307)  # type: ignore[return-value]
     return FileResponse(
         runtime.stores.blobs.path(key),  # type: ignore[attr-defined]
         media_type="application/zip",
