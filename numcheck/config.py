@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -156,8 +155,3 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir.resolve() / "blobs"
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from numcheck.checks.base import BatchResult, Failure, Outcome
-from numcheck.checks.validate import compiled_validator
+from numcheck.numbers.compiled import validator
 from numcheck.registries.hashing import KeyedHasher
 from numcheck.registries.snapshot import Snapshot
 
@@ -39,7 +39,7 @@ class RegistryCheck:
 
     def check_batch(self, lines: Sequence[str], default_region: str | None) -> BatchResult:
         assert self._snapshot is not None and self._hasher is not None, "a describe-only check"
-        batch = compiled_validator().describe_lines(list(lines), default_region, classify=False)
+        batch = validator.shared().describe_lines(list(lines), default_region, classify=False)
         numbers = [e164 for e164, reason in zip(batch.e164, batch.reasons) if reason is None]
         found = iter(self._snapshot().contains(self._hasher.digests(numbers)).tolist())
         outcomes: list[Outcome] = [

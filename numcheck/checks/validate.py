@@ -11,9 +11,6 @@ from numcheck.numbers.compiled import validator
 _YES_NO = {True: "yes", False: "no"}
 
 
-compiled_validator = validator.shared
-
-
 class ValidateCheck:
     name = "validate"
     description = (
@@ -26,7 +23,7 @@ class ValidateCheck:
         return {"phonenumbers_metadata": numbers.reference.METADATA_VERSION}
 
     def check_batch(self, lines: Sequence[str], default_region: str | None) -> BatchResult:
-        batch = compiled_validator().describe_lines(list(lines), default_region)
+        batch = validator.shared().describe_lines(list(lines), default_region)
         rows = zip(
             batch.e164,
             map(_YES_NO.get, batch.valid),

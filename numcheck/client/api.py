@@ -69,13 +69,15 @@ class Client:
                 continue
             if response.status_code < 400:
                 return response
-            # 409 idempotency_in_progress: our own earlier attempt is still being handled.
+            body = _json(response)
             retryable = (
-                response.status_code in (429, 409)
-                and _json(response).get("code") != "credits_unlimited"
-            ) or response.status_code >= 500
+                response.status_code == 429
+                or response.status_code >= 500
+                # our own earlier attempt (same Idempotency-Key) is still being handled
+                or body.get("code") == "idempotency_in_progress"
+            )
             if not retryable or attempt == self._retries:
-                raise errors.from_response(response.status_code, _json(response))
+                raise errors.from_response(response.status_code, body)
             time.sleep(self._delay(attempt, response.headers.get("Retry-After")))
         raise AssertionError("unreachable")
 

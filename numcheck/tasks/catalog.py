@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -22,13 +22,17 @@ from numcheck.storage.stores import Stores
 _snapshots = SnapshotCache()
 
 
+_hashers: dict[tuple[Path, str | None], KeyedHasher] = {}
+
+
 def hasher(settings: Settings) -> KeyedHasher:
-    return _hasher_for(registry_key(settings))
-
-
-@lru_cache(maxsize=4)
-def _hasher_for(key: bytes) -> KeyedHasher:
-    return KeyedHasher(key)
+    """This process's hasher for the registry key (read once, not per chunk)."""
+    configured = settings.registry_key.get_secret_value() if settings.registry_key else None
+    cache_key = (settings.data_dir.resolve(), configured)
+    found = _hashers.get(cache_key)
+    if found is None:
+        found = _hashers[cache_key] = KeyedHasher(registry_key(settings))
+    return found
 
 
 def available(session: Session, user: User) -> dict[str, Check]:

@@ -88,19 +88,18 @@ def list_owned(
 
 def cancel_or_delete(session: Session, user_id: str, task_id: str) -> Task:
     """Cancel an active task, or retire a finished one whose files are to go (caller commits,
-    then calls `delete_files`)."""
-    task = get_owned(session, user_id, task_id)
-    return stop(session, task, "Cancelled by its owner.")
-
-
-def stop(session: Session, task: Task, reason: str) -> Task:
-    """Cancel an active task (releasing its credits), or retire a finished one (caller commits,
     then calls `release`)."""
+    return stop(session, get_owned(session, user_id, task_id), by="its owner")
+
+
+def stop(session: Session, task: Task, *, by: str) -> Task:
+    """Cancel an active task (releasing its credits), or retire a finished one (caller commits,
+    then calls `release`). `by` says who, for the task's message."""
     if task.status in ACTIVE:
-        task.status, task.message = "cancelled", reason
+        task.status, task.message = "cancelled", f"Cancelled by {by}."
         credits.release(session, task.user_id, task.id, task.total)
     elif task.status == "exported":
-        task.status, task.message = "expired", "Results deleted by their owner."
+        task.status, task.message = "expired", f"Results deleted by {by}."
     task.updated_at = utcnow()
     return task
 

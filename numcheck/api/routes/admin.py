@@ -190,7 +190,7 @@ def cancel_any_task(
     task = session.get(Task, task_id)
     if task is None:
         raise errors.TaskNotFound()
-    records.stop(session, task, "Cancelled by an administrator.")
+    records.stop(session, task, by="an administrator")
     audit.record(session, admin.name, "task.cancelled", task.id, owner=task.user_id)
     session.commit()
     records.release(runtime.stores, task.id, task.registry_version_id)

@@ -356,8 +356,5 @@ def load(cache_dir: Path) -> Tables:
     return tables
 
 
-# Keep the names the carrier module uses in sight for readers: lookups are only made for these.
-CARRIER_TYPES = frozenset(
-    (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE, PhoneNumberType.PAGER)
-)
-assert carrier._is_mobile(PhoneNumberType.PAGER)
+# The types name_for_number looks carriers up for, asked of the library rather than copied.
+CARRIER_TYPES = frozenset(t for t in TYPE_NAMES if carrier._is_mobile(t))
