@@ -29,6 +29,9 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
             select(Chunk, Task)
             .join(Task, Task.id == Chunk.task_id)
             .where(Chunk.task_id == task_id, Chunk.idx == idx)
+            # The task row is locked: a cancel committed meanwhile must not be overwritten by
+            # "processing" (PostgreSQL; SQLite serializes writers anyway).
+            .with_for_update(of=Task)
         ).one_or_none()
         if row is None:
             return False
@@ -44,7 +47,11 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
         registry_version_id, check_facts = task.registry_version_id, task.check_facts
         has_ids = task.id_column is not None
 
-    text = stores.blobs.read_range(blob_keys.upload_key(task_id), start, end).decode("utf-8")
+    try:
+        raw = stores.blobs.read_range(blob_keys.upload_key(task_id), start, end)
+    except FileNotFoundError:
+        return False  # cancelled since: its files are gone, and so is the need for this chunk
+    text = raw.decode("utf-8")
     numbered = [
         (first_line + offset, line) for offset, line in enumerate(text.split("\n")) if line.strip()
     ]

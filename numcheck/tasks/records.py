@@ -44,11 +44,13 @@ def status_body(task: Task) -> dict[str, Any]:
     return body
 
 
-def get_owned(session: Session, user_id: str, task_id: str) -> Task:
-    """The task `task_id` of `user_id`; another user's task is as unknown as a made-up id."""
-    task = session.scalars(
-        select(Task).where(Task.id == task_id, Task.user_id == user_id)
-    ).one_or_none()
+def get_owned(session: Session, user_id: str, task_id: str, *, for_update: bool = False) -> Task:
+    """The task `task_id` of `user_id`; another user's task is as unknown as a made-up id.
+
+    `for_update` locks the row, for reading a status in order to change it.
+    """
+    query = select(Task).where(Task.id == task_id, Task.user_id == user_id)
+    task = session.scalars(query.with_for_update() if for_update else query).one_or_none()
     if task is None:
         raise errors.TaskNotFound()
     return task
@@ -89,12 +91,14 @@ def list_owned(
 def cancel_or_delete(session: Session, user_id: str, task_id: str) -> Task:
     """Cancel an active task, or retire a finished one whose files are to go (caller commits,
     then calls `release`)."""
-    return stop(session, get_owned(session, user_id, task_id), by="its owner")
+    return stop(session, get_owned(session, user_id, task_id, for_update=True), by="its owner")
 
 
 def stop(session: Session, task: Task, *, by: str) -> Task:
     """Cancel an active task (releasing its credits), or retire a finished one (caller commits,
-    then calls `release`). `by` says who, for the task's message."""
+    then calls `release`). `by` says who, for the task's message. The task row must have been
+    read FOR UPDATE: a worker or an export changing it meanwhile would otherwise be overwritten.
+    """
     if task.status in ACTIVE:
         task.status, task.message = "cancelled", f"Cancelled by {by}."
         credits.release(session, task.user_id, task.id, task.total)

@@ -32,6 +32,7 @@ def sweep(stores: Stores, batch: int = 500) -> int:
                     Task.status.in_(("exported", "pending", "processing")),
                 )
                 .limit(batch)
+                .with_for_update(skip_locked=True)  # a task changing right now waits a round
             )
         )
         for task in old:

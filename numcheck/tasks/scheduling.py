@@ -70,7 +70,8 @@ def claim(stores: Stores, limit: int) -> list[Job]:
             )
             .order_by(Task.created_at, Chunk.task_id, Chunk.idx)
             .limit(max(limit - len(jobs), 0))
-            .with_for_update(skip_locked=True, of=Chunk)
+            # Task rows too: the poison rule below changes a task's status.
+            .with_for_update(skip_locked=True, of=[Chunk, Task])
         )
         for chunk, task in due:
             if task.id in failed:

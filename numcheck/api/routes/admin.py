@@ -187,7 +187,7 @@ def cancel_any_task(
     session: SessionDep,
     admin: AdminUser,
 ) -> TaskStatus:
-    task = session.get(Task, task_id)
+    task = session.get(Task, task_id, with_for_update=True)
     if task is None:
         raise errors.TaskNotFound()
     records.stop(session, task, by="an administrator")
