@@ -231,7 +231,7 @@ def server(
 ) -> Iterator[Server]:
     """One shared server with small chunks, so that every task spans several of them. The
     end-to-end tests run on the embedded default (SQLite) and on PostgreSQL. (Celery modes run
-    in test_celery.py: the whole suite over Celery still stalls now and then; see the README.)"""
+    in test_celery.py; see "Known limits" in the README.)"""
     env = {"NUMCHECK_CHUNK_LINES": "1000"}
     data_dir = tmp_path_factory.mktemp(f"shared-{request.param}") / "data"
     with ExitStack() as stack:
