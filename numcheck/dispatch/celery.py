@@ -37,6 +37,8 @@ def make_app(broker_url: str, lease_seconds: int) -> Celery:
         # Redis redelivers unacked messages after this; longer than any chunk can take.
         broker_transport_options={"visibility_timeout": lease_seconds * 4},
         worker_hijack_root_logger=False,
+        # Children log through our own handler to the real stderr, not through a stdout proxy.
+        worker_redirect_stdouts=False,
     )
     return app
 
@@ -55,4 +57,9 @@ class CeleryDispatcher(Sweeper):
         return self._ahead - self._in_flight()
 
     def submit(self, job: Any) -> None:
-        self._app.send_task(TASK_NAME, args=[job.kind, job.task_id, job.idx, job.lease_token])
+        send(self._app, job)
+
+
+def send(app: Celery, job: Any) -> None:
+    """Put a leased job on the queue (the lease token lets its worker prove it still owns it)."""
+    app.send_task(TASK_NAME, args=[job.kind, job.task_id, job.idx, job.lease_token])
