@@ -59,6 +59,7 @@ def _start_dispatcher(stores: Stores) -> Sweeper:
     settings = stores.settings
     sweeping: dict[str, Any] = {
         "claim": lambda limit: scheduling.claim(stores, limit),
+        "unclaim": lambda job: scheduling.unclaim(stores, job),
         "housekeeping": lambda: _housekeeping(stores),
         "housekeeping_interval": settings.housekeeping_interval_seconds,
     }
@@ -67,7 +68,7 @@ def _start_dispatcher(stores: Stores) -> Sweeper:
         # Scale-out: `numcheck worker` processes run the jobs; this server only sweeps.
         dispatcher = CeleryDispatcher(
             app=celery_dispatch.make_app(settings.broker_url, settings.chunk_lease_seconds),
-            ahead=4 * settings.workers,
+            ahead=settings.queue_depth or 4 * settings.workers,
             in_flight=lambda: scheduling.in_flight(stores),
             **sweeping,
         )

@@ -21,11 +21,13 @@ class Sweeper:
         self,
         *,
         claim: Callable[[int], list[Any]],
+        unclaim: Callable[[Any], None] = lambda job: None,
         housekeeping: Callable[[], None] = lambda: None,
         interval: float = 1.0,
         housekeeping_interval: float = 60.0,
     ) -> None:
         self._claim = claim
+        self._unclaim = unclaim
         self._housekeeping = housekeeping
         self._interval = interval
         self._housekeeping_interval = housekeeping_interval
@@ -59,14 +61,25 @@ class Sweeper:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    def _dispatch(self, jobs: list[Any]) -> None:
+        for sent, job in enumerate(jobs):
+            try:
+                self.submit(job)
+            except Exception as exc:
+                # Typically the broker is down: hand the rest back rather than let their leases
+                # run out, and try again next round. (The error's type only: no URLs in logs.)
+                log.error("sweeper: sending jobs failed (%s); retrying", type(exc).__name__)
+                for unsent in jobs[sent:]:
+                    self._unclaim(unsent)
+                return
+
     def _loop(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
                 free = self.capacity()
                 if free > 0:
-                    for job in self._claim(free):
-                        self.submit(job)
+                    self._dispatch(self._claim(free))
             except Exception:
                 log.exception("sweeper: dispatching jobs failed; retrying")
             if time.monotonic() >= self._housekeeping_due:

@@ -142,6 +142,27 @@ def release(stores: Stores, job: Job) -> None:
             )
 
 
+def unclaim(stores: Stores, job: Job) -> None:
+    """Undo the claim of a job that never reached a worker (the broker was down): due again at
+    once, and the attempt is not counted, so a broker outage never fails a task."""
+    with stores.sessions.begin() as session:
+        if job.kind == "chunk":
+            session.execute(
+                update(Chunk)
+                .where(
+                    Chunk.task_id == job.task_id,
+                    Chunk.idx == job.idx,
+                    Chunk.lease_token == job.lease_token,
+                    Chunk.status == "pending",
+                )
+                .values(leased_until=None, attempts=Chunk.attempts - 1)
+            )
+        else:
+            session.execute(
+                update(Task).where(Task.id == job.task_id).values(finalize_leased_until=None)
+            )
+
+
 def release_all(stores: Stores) -> None:
     """After a restart of the embedded server nothing holds a lease: make all work due now."""
     with stores.sessions.begin() as session:
