@@ -49,6 +49,13 @@ class Settings(BaseSettings):
         description="Worker processes: of the in-process pool, or of each `numcheck worker` "
         "(default: one per core).",
     )
+    queue_depth: int | None = Field(
+        None,
+        ge=1,
+        description="Scale-out: jobs leased and queued or running at once, across all workers "
+        "(default: 4 x NUMCHECK_WORKERS). Set it to about twice the total concurrency of all "
+        "`numcheck worker` processes.",
+    )
     chunk_lines: int = Field(
         50_000, ge=1, description="Non-blank lines per chunk, the unit of work of a worker."
     )

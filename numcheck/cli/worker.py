@@ -28,6 +28,7 @@ def run(settings: Settings) -> None:
         except Exception:
             task_worker.release(job)  # due again at once, as the embedded pool does
             raise
+        task_worker.top_up(lambda next_job: celery_dispatch.send(app, next_job))
 
     app.worker_main(
         [

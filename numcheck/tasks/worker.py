@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from numcheck import checks
 from numcheck.config import Settings
@@ -46,3 +47,19 @@ def run(job: scheduling.Job) -> bool:
         # The traceback names code, not data: no line of the file is ever put in an exception.
         log.exception("job failed kind=%s task_id=%s", job.kind, job.task_id)
         raise
+
+
+def top_up(send: Callable[[scheduling.Job], None]) -> None:
+    """Lease the next due job and send it: a scale-out worker calls this after each job, so the
+    queue stays full and a finalize starts at once, without waiting for a server's sweep."""
+    assert _stores is not None
+    try:
+        for job in scheduling.claim(_stores, 1):
+            try:
+                send(job)
+            except Exception:
+                scheduling.unclaim(_stores, job)
+                raise
+    except Exception as exc:
+        # Harmless: the servers' sweepers dispatch whatever is due.
+        log.warning("could not dispatch the next job (%s)", type(exc).__name__)
