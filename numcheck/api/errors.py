@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from numcheck import errors
@@ -87,8 +88,23 @@ async def _internal_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    # A database restart or failover: the request's transaction was rolled back; say so and
+    # when to come back, rather than a bare 500. (The driver's message may name the host.)
+    log.error("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
+    return JSONResponse(
+        error_body(
+            "service_unavailable",
+            "The database is unreachable; nothing was charged. Retry in a few seconds.",
+        ),
+        503,
+        headers={"Retry-After": "5"},
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.NumcheckError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(Exception, _internal_error)
