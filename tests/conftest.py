@@ -47,7 +47,9 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    worker_count: int = 1  # `numcheck worker` processes started with a broker configured
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    worker_logs: list[Path] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -69,16 +71,9 @@ class Server:
                 stderr=subprocess.STDOUT,
             )
         if "NUMCHECK_BROKER_URL" in env and not self.workers:
-            # Scale-out mode: the server only sweeps; a `numcheck worker` runs the checks.
-            with open(self.data_dir.parent / f"worker-{self.port}.log", "wb") as log:
-                self.workers.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "numcheck", "worker"],
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
+            # Scale-out mode: the server only sweeps; `numcheck worker` processes run the checks.
+            for _ in range(self.worker_count):
+                self.start_worker()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -90,6 +85,32 @@ class Server:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"server did not become healthy:\n{self.log()}")
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        """One more `numcheck worker` (Celery), in a process group of its own, as if on a
+        machine of its own: `kill_worker` takes down its prefork children with it."""
+        env = {**os.environ, "NUMCHECK_DATA_DIR": str(self.data_dir), **self.env}
+        log_path = self.data_dir.parent / f"worker-{self.port}-{len(self.worker_logs)}.log"
+        self.worker_logs.append(log_path)
+        with open(log_path, "ab") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "numcheck", "worker"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.workers.append(worker)
+        return worker
+
+    def kill_worker(self, worker: subprocess.Popen[bytes]) -> None:
+        """kill -9 a worker and all its processes, as a machine dying would."""
+        try:
+            os.killpg(worker.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        worker.wait(timeout=10)
+        self.workers.remove(worker)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
@@ -106,7 +127,8 @@ class Server:
             try:
                 worker.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                worker.kill()
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
         self.workers = []
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -222,7 +244,7 @@ def broker(kind: str) -> Iterator[str]:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
 
 
-MODES = ["sqlite", "postgresql"]
+MODES = ["sqlite", "postgresql", "celery-redis", "celery-rabbitmq"]
 
 
 @pytest.fixture(scope="session", params=MODES)
@@ -230,8 +252,8 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """One shared server with small chunks, so that every task spans several of them. The
-    end-to-end tests run on the embedded default (SQLite) and on PostgreSQL. (Celery modes run
-    in test_celery.py; see "Known limits" in the README.)"""
+    end-to-end tests run in every mode: the embedded default (SQLite, in-process pool),
+    PostgreSQL, and scale-out (PostgreSQL, a Celery `numcheck worker`) over Redis and RabbitMQ."""
     env = {"NUMCHECK_CHUNK_LINES": "1000"}
     data_dir = tmp_path_factory.mktemp(f"shared-{request.param}") / "data"
     with ExitStack() as stack:
