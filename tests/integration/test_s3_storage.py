@@ -19,35 +19,7 @@ import boto3
 import httpx
 import pytest
 
-from tests.conftest import Server, free_port, submit, wait_for_status
-
-BUCKET = "numcheck-test"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    moto.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    aws = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    saved = {name: os.environ.get(name) for name in aws}
-    os.environ.update(aws)
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
-    yield endpoint
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    moto.stop()
+from tests.conftest import BUCKET, Server, submit, wait_for_status
 
 
 def keys_in_bucket() -> list[str]:
