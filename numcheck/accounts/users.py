@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from numcheck import errors, ids
@@ -10,6 +10,7 @@ from numcheck.accounts import credits, keys
 from numcheck.storage.models import User
 
 BOOTSTRAP_ADMIN = "admin"
+_BOOTSTRAP_LOCK = 0x6E756D636865636B  # "numcheck": the advisory lock of the first start
 
 
 def get_by_name(session: Session, name: str) -> User:
@@ -39,6 +40,10 @@ def get_or_create(
 
 def bootstrap_admin(session: Session) -> keys.NewKey | None:
     """On a database without users, create the first admin and a key for it."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Servers started together on an empty shared database: one at a time from here on, so
+        # exactly one of them creates the admin and its key. (SQLite writers are serialized.)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BOOTSTRAP_LOCK})
     if session.scalar(select(func.count()).select_from(User)):
         return None
     admin = get_or_create(session, BOOTSTRAP_ADMIN, is_admin=True)

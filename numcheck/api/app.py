@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 import numcheck
@@ -37,11 +36,8 @@ LINK_SECRET_FILE = "secret.key"
 
 
 def _bootstrap_admin(stores: Stores) -> None:
-    try:
-        with stores.sessions.begin() as session:
-            new_key = users.bootstrap_admin(session)
-    except IntegrityError:
-        return  # another server sharing the database created the first admin at the same instant
+    with stores.sessions.begin() as session:
+        new_key = users.bootstrap_admin(session)
     if new_key is None:
         return
     path = stores.settings.data_dir.resolve() / ADMIN_KEY_FILE
