@@ -119,6 +119,12 @@ class RegistryNotFound(NumcheckError):
     code = "registry_not_found"
 
 
+class RegistryKeyMismatch(NumcheckError):
+    """This process's registry key is not the key the registries were hashed with."""
+
+    code = "registry_key_mismatch"
+
+
 class InsufficientCredits(NumcheckError):
     """Not enough credits for this task."""
 

@@ -27,7 +27,7 @@ from numcheck.registries import records as registry_records
 from numcheck.storage import db, secrets
 from numcheck.storage.blobs import LocalBlobStore
 from numcheck.storage.stores import Stores
-from numcheck.tasks import retention, scheduling, webhooks, worker
+from numcheck.tasks import catalog, retention, scheduling, webhooks, worker
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stores = Stores.open(settings)
         db.prepare(stores.engine, embedded=settings.embedded_database)
+        if not settings.embedded_database:  # a machine set up with another key stops here
+            with stores.sessions.begin() as session:
+                registry_records.check_key(session, catalog.hasher(settings).key_check)
         _bootstrap_admin(stores)
         if isinstance(stores.blobs, LocalBlobStore) and settings.embedded_database:
             stores.blobs.sweep_temporaries(older_than_seconds=0)  # nobody else writes here

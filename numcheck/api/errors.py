@@ -33,6 +33,7 @@ STATUS: dict[type[errors.NumcheckError], int] = {
     errors.InsufficientCredits: 402,
     errors.CreditsUnlimited: 409,
     errors.IdempotencyInProgress: 409,
+    errors.RegistryKeyMismatch: 409,
     errors.IdempotencyMismatch: 422,
     errors.RateLimited: 429,
     errors.FileTooLarge: 413,

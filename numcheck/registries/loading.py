@@ -128,6 +128,10 @@ class RegistryLoad:
         self.report.duplicates = len(digests) - len(distinct)
         return distinct
 
+    @property
+    def key_check(self) -> str:
+        return self._hasher.key_check
+
     def discard(self) -> None:
         self._spool.close()
 
@@ -165,6 +169,8 @@ def publish(stores: Stores, name: str, mode: str, load: RegistryLoad) -> LoadRep
     """Combine the loaded digests with the current version per `mode` and publish the result."""
     if mode not in MODES:
         raise errors.InvalidRequest("mode must be replace, add or remove.")
+    with stores.sessions.begin() as session:
+        records.check_key(session, load.key_check)
     digests = load.digests()
     if mode == "add":
         digests = _distinct_sorted(np.sort(np.concatenate([_previous(stores, name), digests])))
@@ -174,7 +180,12 @@ def publish(stores: Stores, name: str, mode: str, load: RegistryLoad) -> LoadRep
     report.name, report.mode, report.entries = name, mode, len(digests)
     with stores.sessions.begin() as session:
         version: RegistryVersion = records.publish(
-            session, name, entries=len(digests), mode=mode, source_sha256=report.source_sha256
+            session,
+            name,
+            entries=len(digests),
+            mode=mode,
+            source_sha256=report.source_sha256,
+            key_check=load.key_check,
         )
         report.version = version.version
         # The snapshot is written inside the transaction: if writing fails, no row points at it.

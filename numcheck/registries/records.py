@@ -68,8 +68,23 @@ def listing(session: Session) -> list[tuple[Registry, RegistryVersion | None, in
     return [(registry, version, count) for registry, version, count in rows]
 
 
+def check_key(session: Session, key_check: str) -> None:
+    """Refuse a registry key other than the one the stored registries were hashed with: every
+    machine would silently answer "no" for every number."""
+    other = session.scalar(
+        select(RegistryVersion.name)
+        .where(RegistryVersion.key_check.is_not(None), RegistryVersion.key_check != key_check)
+        .limit(1)
+    )
+    if other is not None:
+        raise errors.RegistryKeyMismatch(
+            f"This machine's registry key is not the one registry {other!r} was loaded with: "
+            "set NUMCHECK_REGISTRY_KEY to the same value on every machine."
+        )
+
+
 def publish(
-    session: Session, name: str, *, entries: int, mode: str, source_sha256: str
+    session: Session, name: str, *, entries: int, mode: str, source_sha256: str, key_check: str
 ) -> RegistryVersion:
     """Record a new version of `name` (creating the registry) and make it current."""
     registry = session.get(Registry, name)
@@ -80,7 +95,12 @@ def publish(
         select(func.max(RegistryVersion.version)).where(RegistryVersion.name == name)
     )
     version = RegistryVersion(
-        name=name, version=(last or 0) + 1, entries=entries, mode=mode, source_sha256=source_sha256
+        name=name,
+        version=(last or 0) + 1,
+        entries=entries,
+        mode=mode,
+        source_sha256=source_sha256,
+        key_check=key_check,
     )
     session.add(version)
     session.flush()

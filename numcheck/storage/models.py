@@ -134,6 +134,8 @@ class RegistryVersion(Base):
     entries: Mapped[int] = mapped_column(BigInteger)
     mode: Mapped[str] = mapped_column(String(8))  # replace, add or remove
     source_sha256: Mapped[str] = mapped_column(String(64))
+    # KeyedHasher.key_check of the key that hashed it (None: loaded before this was recorded).
+    key_check: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

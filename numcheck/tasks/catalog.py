@@ -15,7 +15,7 @@ from numcheck.registries import records as registry_records
 from numcheck.registries.hashing import KeyedHasher
 from numcheck.registries.keys import registry_key
 from numcheck.registries.snapshot import SnapshotCache
-from numcheck.storage.models import User
+from numcheck.storage.models import RegistryVersion, User
 from numcheck.storage.stores import Stores
 
 # A worker process maps each registry version once and reuses it across chunks and tasks.
@@ -61,6 +61,24 @@ def resolve(session: Session, user: User, task_type: str | None) -> Check:
     return check
 
 
+_keys_checked: set[int] = set()
+
+
+def _check_key(stores: Stores, registry_version_id: int) -> KeyedHasher:
+    """This process's hasher, once it is known to be the key the version was hashed with."""
+    found = hasher(stores.settings)
+    if registry_version_id not in _keys_checked:
+        with stores.sessions.begin() as session:
+            version = session.get_one(RegistryVersion, registry_version_id)
+            if version.key_check not in (None, found.key_check):
+                raise errors.RegistryKeyMismatch(
+                    f"This worker's registry key is not the one registry {version.name!r} was "
+                    "loaded with: set NUMCHECK_REGISTRY_KEY to the same value on every machine."
+                )
+        _keys_checked.add(registry_version_id)
+    return found
+
+
 def for_task(
     stores: Stores, task_type: str, registry_version_id: int | None, check_facts: str | None
 ) -> Check:
@@ -78,5 +96,5 @@ def for_task(
         version_id=registry_version_id,
         entries=facts["registry_entries"],
         snapshot=lambda: _snapshots.get(registry_version_id, stores.blobs.local_path(key)),
-        hasher=hasher(stores.settings),
+        hasher=_check_key(stores, registry_version_id),
     )

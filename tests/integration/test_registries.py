@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import random
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -183,3 +186,80 @@ def test_registry_api_errors_change_nothing(start_server) -> None:
         assert (body["entries"], body["invalid"]) == (1, {"count": 1, "first_lines": [3]})
         assert admin.delete("/v1/registries/crm").status_code == 204
         unchanged()
+
+
+def test_a_machine_with_another_registry_key_is_refused_on_a_shared_database(tmp_path) -> None:
+    """Scale-out: every machine must hash with one key, or lookups silently answer "no"."""
+    from tests.conftest import fresh_postgres
+
+    source = tmp_path / "members.txt"
+    source.write_text("+4915112345678\n")
+    with fresh_postgres() as database:
+        first = Server(
+            tmp_path / "machine-a",
+            env={"NUMCHECK_DATABASE_URL": database, "NUMCHECK_REGISTRY_KEY": "aa" * 32},
+        )
+        assert first.cli("db", "upgrade").returncode == 0
+        load_cli(first, "htx", source)
+        # Another machine that forgot NUMCHECK_REGISTRY_KEY (its data dir generates its own).
+        other = Server(tmp_path / "machine-b", env={"NUMCHECK_DATABASE_URL": database})
+        hint = "set NUMCHECK_REGISTRY_KEY to the same value on every machine"
+
+        refused_load = other.cli("registry", "load", "htx", str(source), "--add")
+        assert refused_load.returncode == 1 and hint in refused_load.stderr
+        listed = first.cli("registry", "list")
+        assert listed.returncode == 0 and "htx" in listed.stdout
+        with pytest.raises(RuntimeError, match="NUMCHECK_REGISTRY_KEY"):
+            other.start(timeout=30)
+        worker = subprocess.run(
+            [sys.executable, "-m", "numcheck", "worker"],
+            env={
+                **os.environ,
+                "NUMCHECK_DATA_DIR": str(other.data_dir),
+                "NUMCHECK_DATABASE_URL": database,
+                "NUMCHECK_BROKER_URL": "redis://127.0.0.1:6379/0",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert worker.returncode == 1 and hint in worker.stderr
+        # Nothing was published by the refused load: still version 1 only.
+        import psycopg
+
+        with psycopg.connect(database.replace("+psycopg", "")) as db:
+            versions = db.execute("SELECT name, version FROM registry_versions").fetchall()
+        assert versions == [("htx", 1)]
+
+
+def test_a_worker_started_before_the_first_load_with_another_key_fails_the_task(tmp_path) -> None:
+    """The runtime guard: a worker whose key differs never answers; the task fails, uncharged."""
+    from tests.conftest import broker, fresh_postgres
+
+    source = tmp_path / "members.txt"
+    source.write_text("+4915112345678\n")
+    with fresh_postgres() as database, broker("redis") as broker_url:
+        env = {
+            "NUMCHECK_DATABASE_URL": database,
+            "NUMCHECK_BROKER_URL": broker_url,
+            "NUMCHECK_CHUNK_MAX_ATTEMPTS": "1",
+            "NUMCHECK_REGISTRY_KEY": "aa" * 32,
+        }
+        server = Server(tmp_path / "api", env=env, worker_count=0)
+        assert server.cli("db", "upgrade").returncode == 0
+        server.start()
+        try:
+            # Started while no registry exists, so its start-up check had nothing to compare.
+            server.env = {**env, "NUMCHECK_REGISTRY_KEY": "bb" * 32}
+            server.start_worker()
+            server.env = env
+            load_cli(server, "htx", source)
+            with server.client(server.admin_key) as client:
+                task_id = submit(client, b"+4915112345678\n", "htx").json()["task_id"]
+                status = wait_for_status(client, task_id, ("failed",), timeout=60)
+                assert client.get("/v1/account").json()["credits"]["charged_this_month"] == 0
+        finally:
+            server.stop()
+    assert "failed 1 times" in status["message"]
+    log = server.worker_logs[0].read_text()
+    assert "set NUMCHECK_REGISTRY_KEY to the same value on every machine" in log
