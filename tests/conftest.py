@@ -214,18 +214,27 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+_redis_databases_in_use: set[int] = set()
+
+
 @contextmanager
 def broker(kind: str) -> Iterator[str]:
     """A broker of our own: a Redis database number, or a RabbitMQ virtual host."""
     if kind == "redis":
         import redis
 
-        number = random.randrange(1, 16)
+        # One database number per live broker: two clusters sharing one would take each other's
+        # messages (and a worker of the other's database acks them as unknown work).
+        number = random.choice(sorted(set(range(1, 15)) - _redis_databases_in_use))
+        _redis_databases_in_use.add(number)
         try:
-            redis.Redis(host="127.0.0.1", port=6379, db=number, socket_timeout=5).flushdb()
-        except redis.RedisError as exc:
-            service_unavailable("Redis at 127.0.0.1:6379", exc)
-        yield f"redis://127.0.0.1:6379/{number}"
+            try:
+                redis.Redis(host="127.0.0.1", port=6379, db=number, socket_timeout=5).flushdb()
+            except redis.RedisError as exc:
+                service_unavailable("Redis at 127.0.0.1:6379", exc)
+            yield f"redis://127.0.0.1:6379/{number}"
+        finally:
+            _redis_databases_in_use.discard(number)
         return
     vhost = f"numcheck-test-{uuid.uuid4().hex[:12]}"
     created = subprocess.run(

@@ -85,5 +85,10 @@ def test_systemd_units(unit: str, tmp_path: Path) -> None:
 
 def test_the_readme_names_the_examples() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    for path in ("deploy/compose.yaml", "deploy/numcheck.env", "deploy/systemd/", "deploy/Dockerfile"):
+    for path in (
+        "deploy/compose.yaml",
+        "deploy/numcheck.env",
+        "deploy/systemd/",
+        "deploy/Dockerfile",
+    ):
         assert path in readme

@@ -228,6 +228,14 @@ def registry_load(
     default_region: Annotated[
         str | None, typer.Option(help="Read national-format numbers as this region's (e.g. DE).")
     ] = None,
+    new_key: Annotated[
+        bool,
+        typer.Option(
+            "--new-key",
+            help="NUMCHECK_REGISTRY_KEY was changed on purpose: load in full under the new key, "
+            "even while other registries still carry the old one.",
+        ),
+    ] = False,
 ) -> None:
     """Load a new version of a registry (a full load replaces it)."""
     from numcheck import checks
@@ -251,7 +259,7 @@ def registry_load(
             with open(file, "rb") as handle:
                 while block := handle.read(1 << 20):
                     load.feed(block)
-            report = loading.publish(stores, name, mode, load)
+            report = loading.publish(stores, name, mode, load, new_key=new_key)
         finally:
             load.discard()
         with stores.sessions.begin() as session:

@@ -165,12 +165,21 @@ def _previous(stores: Stores, name: str) -> np.ndarray:
         return np.frombuffer(handle.read(), dtype="<u8")
 
 
-def publish(stores: Stores, name: str, mode: str, load: RegistryLoad) -> LoadReport:
-    """Combine the loaded digests with the current version per `mode` and publish the result."""
+def publish(
+    stores: Stores, name: str, mode: str, load: RegistryLoad, *, new_key: bool = False
+) -> LoadReport:
+    """Combine the loaded digests with the current version per `mode` and publish the result.
+
+    `new_key`: the operator changed the registry key on purpose and reloads in full, so other
+    registries may still carry the old key's hashes.
+    """
     if mode not in MODES:
         raise errors.InvalidRequest("mode must be replace, add or remove.")
-    with stores.sessions.begin() as session:
-        records.check_key(session, load.key_check)
+    if new_key and mode != "replace":
+        raise errors.InvalidRequest("A load under a new key replaces the registry in full.")
+    if not new_key:
+        with stores.sessions.begin() as session:
+            records.check_key(session, load.key_check)
     digests = load.digests()
     if mode == "add":
         digests = _distinct_sorted(np.sort(np.concatenate([_previous(stores, name), digests])))

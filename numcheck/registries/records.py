@@ -69,17 +69,21 @@ def listing(session: Session) -> list[tuple[Registry, RegistryVersion | None, in
 
 
 def check_key(session: Session, key_check: str) -> None:
-    """Refuse a registry key other than the one the stored registries were hashed with: every
-    machine would silently answer "no" for every number."""
+    """Refuse a registry key other than the one the current registries were hashed with: such a
+    machine would answer "no" for every number. (After a deliberate change of key, reload
+    every registry with `numcheck registry load --new-key`.)"""
     other = session.scalar(
         select(RegistryVersion.name)
+        .join(Registry, Registry.current_version_id == RegistryVersion.id)
         .where(RegistryVersion.key_check.is_not(None), RegistryVersion.key_check != key_check)
+        .order_by(RegistryVersion.name)
         .limit(1)
     )
     if other is not None:
         raise errors.RegistryKeyMismatch(
             f"This machine's registry key is not the one registry {other!r} was loaded with: "
-            "set NUMCHECK_REGISTRY_KEY to the same value on every machine."
+            "set NUMCHECK_REGISTRY_KEY to the same value on every machine (after changing the "
+            "key on purpose, reload each registry with `numcheck registry load --new-key`)."
         )
 
 

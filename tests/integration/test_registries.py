@@ -227,9 +227,18 @@ def test_a_machine_with_another_registry_key_is_refused_on_a_shared_database(tmp
         # Nothing was published by the refused load: still version 1 only.
         import psycopg
 
-        with psycopg.connect(database.replace("+psycopg", "")) as db:
-            versions = db.execute("SELECT name, version FROM registry_versions").fetchall()
-        assert versions == [("htx", 1)]
+        def versions() -> list[tuple[str, int]]:
+            with psycopg.connect(database.replace("+psycopg", "")) as db:
+                return db.execute("SELECT name, version FROM registry_versions").fetchall()
+
+        assert versions() == [("htx", 1)]
+        # A key changed on purpose: a full load under it; then the old key is the odd one out.
+        rekey = other.cli("registry", "load", "htx", str(source), "--new-key", "--add")
+        assert rekey.returncode == 1 and "in full" in rekey.stderr
+        assert other.cli("registry", "load", "htx", str(source), "--new-key").returncode == 0
+        assert versions() == [("htx", 2)]  # version 1 is collected: no task uses it
+        stale = first.cli("registry", "load", "htx", str(source), "--add")
+        assert stale.returncode == 1 and hint in stale.stderr
 
 
 def test_a_worker_started_before_the_first_load_with_another_key_fails_the_task(tmp_path) -> None:
@@ -253,6 +262,10 @@ def test_a_worker_started_before_the_first_load_with_another_key_fails_the_task(
             server.env = {**env, "NUMCHECK_REGISTRY_KEY": "bb" * 32}
             server.start_worker()
             server.env = env
+            deadline = time.monotonic() + 60
+            while "ready." not in server.worker_logs[0].read_text():  # past its start-up check
+                assert time.monotonic() < deadline, server.worker_logs[0].read_text()
+                time.sleep(0.2)
             load_cli(server, "htx", source)
             with server.client(server.admin_key) as client:
                 task_id = submit(client, b"+4915112345678\n", "htx").json()["task_id"]
