@@ -288,6 +288,12 @@ def s3_endpoint() -> Iterator[str]:
 MODES = ["sqlite", "postgresql", "celery-redis", "celery-rabbitmq"]
 
 
+def in_modes(*modes: str) -> pytest.MarkDecorator:
+    """Run a test on the shared server of these modes only: for tests of the API's edges (client,
+    CLI, dashboard, guards) that the task machinery behind it does not change."""
+    return pytest.mark.parametrize("server", modes, indirect=True)
+
+
 @pytest.fixture(scope="session", params=MODES)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

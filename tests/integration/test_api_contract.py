@@ -167,11 +167,12 @@ def test_expired_link_is_refused(start_server) -> None:
 
     from tests.conftest import submit
 
-    server = start_server(result_link_ttl_seconds=1)
+    # Long enough for the fresh link below to be fetched in time on a loaded machine.
+    server = start_server(result_link_ttl_seconds=4)
     with server.client(server.admin_key) as client:
         task_id = submit(client, b"+12025551234\n").json()["task_id"]
         status = wait_for_status(client, task_id)
-    time.sleep(2.1)
+    time.sleep(5.1)
     response = httpx.get(status["result_url"])
     assert response.status_code == 403
     assert response.json()["code"] == "invalid_signature"

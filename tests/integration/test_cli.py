@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tests.conftest import Server, numcheck_cli, submit, wait_for_status
+from tests.conftest import Server, in_modes, numcheck_cli, submit, wait_for_status
 
 
 def test_keys_create_list_revoke(tmp_path: Path) -> None:
@@ -26,6 +26,7 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert unknown_user.returncode == 1 and "nobody" in unknown_user.stderr
 
 
+@in_modes("sqlite", "postgresql")
 def test_tasks_command_lists_a_users_tasks(server: Server) -> None:
     key = server.create_key("erin")
     with server.client(key) as client:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from numcheck.client import Client, InvalidRequest, TaskFailed, Unauthorized
-from tests.conftest import Server, free_port
+from tests.conftest import Server, free_port, in_modes
 
 
 def cli(
@@ -96,6 +96,7 @@ class _Flaky(BaseHTTPRequestHandler):
         pass
 
 
+@in_modes("sqlite")
 def test_client_retries_429_after_retry_after_and_5xx(server: Server) -> None:
     key = server.create_key("retrier")
     _Flaky.calls, _Flaky.upstream = [], server.url
@@ -110,6 +111,7 @@ def test_client_retries_429_after_retry_after_and_5xx(server: Server) -> None:
     assert _Flaky.calls[1] - _Flaky.calls[0] >= 0.95  # Retry-After honoured
 
 
+@in_modes("sqlite")
 def test_cli_submit_wait_output_plain_and_json(server: Server, tmp_path: Path) -> None:
     key = server.create_key("terminal")
     source = tmp_path / "numbers.txt"

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, in_modes
 
 CHROMIUM = "/usr/bin/chromium"
 OUTPUT = Path(__file__).parents[2] / "test-output"
@@ -33,6 +33,7 @@ def browser():
         browser.close()
 
 
+@in_modes("sqlite")
 def test_sign_in_upload_watch_download(browser, server: Server, tmp_path: Path) -> None:
     key = server.create_key("browser-user")
     numbers = tmp_path / "numbers.txt"
@@ -77,6 +78,7 @@ def test_sign_in_upload_watch_download(browser, server: Server, tmp_path: Path) 
     context.close()
 
 
+@in_modes("sqlite")
 def test_strict_content_security_policy_and_no_foreign_resources(server: Server) -> None:
     page = httpx.get(server.url + "/")
     policy = page.headers["content-security-policy"]

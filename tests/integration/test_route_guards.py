@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from tests.conftest import Server, download_zip, submit, wait_for_status
+from tests.conftest import Server, download_zip, in_modes, submit, wait_for_status
 
 ADMIN_PREFIXES = ("/v1/admin", "/v1/registries")
 PUBLIC = {"/healthz", "/results/{task_id}.zip", "/docs", "/openapi.json", "/redoc"}
@@ -21,6 +21,7 @@ def concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "abc", path)
 
 
+@in_modes("sqlite", "postgresql")
 def test_every_v1_route_refuses_no_key_and_every_admin_route_refuses_a_user(server: Server) -> None:
     user_key = server.create_key("guarded-user")
     found = routes(server)
@@ -39,6 +40,7 @@ def test_every_v1_route_refuses_no_key_and_every_admin_route_refuses_a_user(serv
             assert as_user.json()["code"] == "forbidden"
 
 
+@in_modes("sqlite", "postgresql")
 def test_objects_of_one_user_are_out_of_reach_of_another(server: Server, admin_key: str) -> None:
     owner, other = server.create_key("owner"), server.create_key("intruder")
     with server.client(owner) as a, server.client(other) as b, server.client(admin_key) as admin:
@@ -62,6 +64,7 @@ def test_objects_of_one_user_are_out_of_reach_of_another(server: Server, admin_k
     assert download_zip(status)["results.csv"].startswith("Number,")
 
 
+@in_modes("sqlite", "postgresql")
 def test_admin_api_manages_users_keys_credits_and_audits(server: Server, admin_key: str) -> None:
     with server.client(admin_key) as admin:
         created = admin.post("/v1/admin/users", json={"name": "frank"})
