@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -26,7 +27,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_task(path: Path, data_dir: Path, env: dict[str, str]) -> float:
+def run_task(
+    path: Path,
+    data_dir: Path,
+    env: dict[str, str],
+    check: Callable[[dict], None] = lambda status: None,
+) -> float:
+    """Start a server and time one task from upload start to exported; `check` then looks at
+    its final status (and may fetch the result) while the server still runs."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "numcheck", "serve", "--port", str(port)],
@@ -58,7 +66,9 @@ def run_task(path: Path, data_dir: Path, env: dict[str, str]) -> float:
             while True:
                 body = client.get(f"/v1/tasks/{task_id}").json()
                 if body["status"] == "exported":
-                    return time.perf_counter() - started
+                    seconds = time.perf_counter() - started
+                    check(body)
+                    return seconds
                 if body["status"] not in ("pending", "processing"):
                     raise SystemExit(f"task ended {body['status']}: {body.get('message')}")
                 time.sleep(0.05)

@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -30,8 +29,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from bench import e2e
 from bench.corpus import numbers
-from bench.e2e import free_port
 
 E164 = re.compile(r"\+[1-9][0-9]+")
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -52,72 +51,34 @@ def scratch_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def numcheck(*args: str, env: dict[str, str], **popen: object) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "numcheck", *args], env=env, **popen)  # type: ignore[call-overload]
-
-
 def run_task(path: Path, expected: list[str], workers: int, broker: str, tmp: Path) -> float:
     """Seconds from upload start to exported, with `workers` worker processes."""
     with scratch_database() as database:
+        env = {"NUMCHECK_DATABASE_URL": database, "NUMCHECK_BROKER_URL": broker}
         data_dir = tmp / f"data-{workers}"
-        env = {
-            **os.environ,
-            "NUMCHECK_DATA_DIR": str(data_dir),
-            "NUMCHECK_DATABASE_URL": database,
-            "NUMCHECK_BROKER_URL": broker,
-            "NUMCHECK_LOG_LEVEL": "WARNING",
-        }
+        common = {**os.environ, "NUMCHECK_DATA_DIR": str(data_dir), **env}
         subprocess.run(
             [sys.executable, "-m", "numcheck", "db", "upgrade"],
-            env=env,
+            env=common,
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        port = free_port()
+        # Started first: they connect to the broker while the server starts.
         processes = [
-            numcheck("serve", "--port", str(port), env=env, stdout=subprocess.DEVNULL),
-            *(
-                numcheck(
-                    "worker",
-                    env={**env, "NUMCHECK_WORKERS": "1"},
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,  # Celery warns about root; the run checks itself
-                )
-                for _ in range(workers)
-            ),
+            subprocess.Popen(
+                [sys.executable, "-m", "numcheck", "worker"],
+                env={**common, "NUMCHECK_WORKERS": "1", "NUMCHECK_LOG_LEVEL": "WARNING"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,  # Celery warns about root; the run checks itself
+            )
+            for _ in range(workers)
         ]
-        base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            time.sleep(3)  # let the workers connect to the broker before the clock starts
-            key = (data_dir / "admin-key.txt").read_text().strip()
-            with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=600) as client:
-                started = time.perf_counter()
-                with open(path, "rb") as handle:
-                    created = client.post(
-                        "/v1/tasks",
-                        files={"file": ("n.txt", handle)},
-                        data={"task_type": "validate"},
-                    )
-                created.raise_for_status()
-                task_id = created.json()["task_id"]
-                while True:
-                    body = client.get(f"/v1/tasks/{task_id}").json()
-                    if body["status"] == "exported":
-                        seconds = time.perf_counter() - started
-                        break
-                    if body["status"] not in ("pending", "processing"):
-                        raise SystemExit(f"task ended {body['status']}: {body.get('message')}")
-                    time.sleep(0.05)
-                check_result(body, expected)
-                return seconds
+            return e2e.run_task(
+                path, data_dir, env, check=lambda body: check_result(body, expected)
+            )
         finally:
-            for process in reversed(processes):
+            for process in processes:
                 process.send_signal(signal.SIGTERM)
             for process in processes:
                 process.wait(timeout=60)

@@ -11,6 +11,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 
@@ -124,27 +125,16 @@ def in_flight(stores: Stores) -> int:
 
 def release(stores: Stores, job: Job) -> None:
     """Make a job that died due again at once (its attempt still counts)."""
-    with stores.sessions.begin() as session:
-        if job.kind == "chunk":
-            session.execute(
-                update(Chunk)
-                .where(
-                    Chunk.task_id == job.task_id,
-                    Chunk.idx == job.idx,
-                    Chunk.lease_token == job.lease_token,
-                    Chunk.status == "pending",
-                )
-                .values(leased_until=None)
-            )
-        else:
-            session.execute(
-                update(Task).where(Task.id == job.task_id).values(finalize_leased_until=None)
-            )
+    _hand_back(stores, job, attempts=Chunk.attempts)
 
 
 def unclaim(stores: Stores, job: Job) -> None:
     """Undo the claim of a job that never reached a worker (the broker was down): due again at
     once, and the attempt is not counted, so a broker outage never fails a task."""
+    _hand_back(stores, job, attempts=Chunk.attempts - 1)
+
+
+def _hand_back(stores: Stores, job: Job, *, attempts: Any) -> None:  # attempts: SQL expression
     with stores.sessions.begin() as session:
         if job.kind == "chunk":
             session.execute(
@@ -152,10 +142,10 @@ def unclaim(stores: Stores, job: Job) -> None:
                 .where(
                     Chunk.task_id == job.task_id,
                     Chunk.idx == job.idx,
-                    Chunk.lease_token == job.lease_token,
+                    Chunk.lease_token == job.lease_token,  # still this dispatch's
                     Chunk.status == "pending",
                 )
-                .values(leased_until=None, attempts=Chunk.attempts - 1)
+                .values(leased_until=None, attempts=attempts)
             )
         else:
             session.execute(

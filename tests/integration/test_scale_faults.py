@@ -74,14 +74,15 @@ def task_status(client: httpx.Client, task_id: str) -> dict | None:
     return response.json()
 
 
-def wait_until_counting(client: httpx.Client, task_id: str) -> None:
-    """Until the first chunk is counted and others remain: the task is mid-way."""
+def submit_and_wait_until_counting(client: httpx.Client, numbers: list[str]) -> str:
+    """Submit a task; return once its first chunk is counted and others remain (mid-way)."""
+    task_id = submit(client, ("\n".join(numbers) + "\n").encode()).json()["task_id"]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         body = task_status(client, task_id)
         if body and body["success"] > 0:
             assert body["status"] == "processing", body
-            return
+            return task_id
         time.sleep(0.02)
     raise AssertionError("the task never started")
 
@@ -159,8 +160,7 @@ def test_kill_9_a_worker_every_3_seconds_until_the_task_is_done(tmp_path, kind) 
     # Every kill may cost the chunks in hand an attempt: allow more than the default 3.
     with cluster(tmp_path, kind, chunk_max_attempts=20) as server:
         with server.client(metered_key(server)) as client:
-            task_id = submit(client, ("\n".join(numbers) + "\n").encode()).json()["task_id"]
-            wait_until_counting(client, task_id)
+            task_id = submit_and_wait_until_counting(client, numbers)
             kills = 0
             while (task_status(client, task_id) or {}).get("status") != "exported":
                 if kills % 2 == 0:
@@ -196,8 +196,7 @@ def test_restart_postgresql_mid_task(tmp_path) -> None:
     numbers = lines(300_000)
     with cluster(tmp_path, "redis") as server:
         with server.client(metered_key(server)) as client:
-            task_id = submit(client, ("\n".join(numbers) + "\n").encode()).json()["task_id"]
-            wait_until_counting(client, task_id)
+            task_id = submit_and_wait_until_counting(client, numbers)
             postgresql("stop")
             try:
                 # While it is down the API says so, with a time to come back.
@@ -247,8 +246,7 @@ def test_restart_the_broker_mid_task(tmp_path, kind) -> None:
     # costs a chunk its second attempt, so sends that fail meanwhile must not cost any.
     with cluster(tmp_path, kind, chunk_max_attempts=2) as server:
         with server.client(metered_key(server)) as client:
-            task_id = submit(client, ("\n".join(numbers) + "\n").encode()).json()["task_id"]
-            wait_until_counting(client, task_id)
+            task_id = submit_and_wait_until_counting(client, numbers)
             restart_broker(kind, down_for=8)
             status = wait_until_exported(client, task_id)
             assert_exact(server, client, status, numbers)
