@@ -80,11 +80,15 @@ def check_key(session: Session, key_check: str) -> None:
         .limit(1)
     )
     if other is not None:
-        raise errors.RegistryKeyMismatch(
-            f"This machine's registry key is not the one registry {other!r} was loaded with: "
-            "set NUMCHECK_REGISTRY_KEY to the same value on every machine (after changing the "
-            "key on purpose, reload each registry with `numcheck registry load --new-key`)."
-        )
+        raise key_mismatch(other)
+
+
+def key_mismatch(name: str) -> errors.RegistryKeyMismatch:
+    return errors.RegistryKeyMismatch(
+        f"This machine's registry key is not the one registry {name!r} was loaded with: "
+        "set NUMCHECK_REGISTRY_KEY to the same value on every machine (after changing the "
+        "key on purpose, reload each registry with `numcheck registry load --new-key`)."
+    )
 
 
 def publish(

@@ -71,10 +71,7 @@ def _check_key(stores: Stores, registry_version_id: int) -> KeyedHasher:
         with stores.sessions.begin() as session:
             version = session.get_one(RegistryVersion, registry_version_id)
             if version.key_check not in (None, found.key_check):
-                raise errors.RegistryKeyMismatch(
-                    f"This worker's registry key is not the one registry {version.name!r} was "
-                    "loaded with: set NUMCHECK_REGISTRY_KEY to the same value on every machine."
-                )
+                raise registry_records.key_mismatch(version.name)
         _keys_checked.add(registry_version_id)
     return found
 
