@@ -92,8 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
         stores = Stores.open(settings)
         db.prepare(stores.engine, embedded=settings.embedded_database)
         if not settings.embedded_database:  # a machine set up with another key stops here
-            with stores.sessions.begin() as session:
-                registry_records.check_key(session, catalog.hasher(settings).key_check)
+            catalog.check_registry_key(stores)
         _bootstrap_admin(stores)
         if isinstance(stores.blobs, LocalBlobStore) and settings.embedded_database:
             stores.blobs.sweep_temporaries(older_than_seconds=0)  # nobody else writes here

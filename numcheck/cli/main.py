@@ -111,7 +111,6 @@ def worker() -> None:
     """Run checks for the servers sharing NUMCHECK_DATABASE_URL and NUMCHECK_BROKER_URL."""
     from numcheck.cli import worker as celery_worker
     from numcheck.logs import configure_logging
-    from numcheck.registries import records as registry_records
     from numcheck.storage import db as storage_db
     from numcheck.tasks import catalog
 
@@ -123,8 +122,7 @@ def worker() -> None:
     stores = Stores.open(settings)
     try:
         storage_db.prepare(stores.engine, embedded=False)
-        with stores.sessions.begin() as session:
-            registry_records.check_key(session, catalog.hasher(settings).key_check)
+        catalog.check_registry_key(stores)
     except (storage_db.SchemaOutOfDate, errors.RegistryKeyMismatch) as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

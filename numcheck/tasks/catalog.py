@@ -61,6 +61,13 @@ def resolve(session: Session, user: User, task_type: str | None) -> Check:
     return check
 
 
+def check_registry_key(stores: Stores) -> None:
+    """At start on a shared database: refuse this machine's registry key unless the current
+    registries were hashed with it (RegistryKeyMismatch, naming the variable to set)."""
+    with stores.sessions.begin() as session:
+        registry_records.check_key(session, hasher(stores.settings).key_check)
+
+
 _keys_checked: set[int] = set()
 
 
