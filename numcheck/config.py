@@ -70,11 +70,47 @@ class Settings(BaseSettings):
     max_line_chars: int = Field(
         1024, ge=16, description="Longest accepted line, in characters (413 above)."
     )
+    max_gzip_ratio: int = Field(
+        100,
+        ge=2,
+        description="Largest ratio of decompressed to compressed bytes of a gzip upload (413 "
+        "above): a gzip bomb is refused after a few megabytes instead of after the size limit.",
+    )
+    max_uploads_in_flight: int = Field(
+        4, ge=1, description="Uploads one API key may stream at once, per API server (429 above)."
+    )
+    header_timeout_seconds: float = Field(
+        10,
+        gt=0,
+        description="Time a connection has to send a request's line and headers before it is "
+        "closed (slow-header attacks).",
+    )
+    body_timeout_seconds: float = Field(
+        30,
+        gt=0,
+        description="Longest pause between two pieces of a request body (408 above).",
+    )
+    min_body_bytes_per_second: int = Field(
+        1024,
+        ge=1,
+        description="Slowest average rate a request body may arrive at, after the first "
+        "NUMCHECK_BODY_TIMEOUT_SECONDS (408 below): bodies dribbled a byte at a time are cut.",
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="Open connections one API server accepts; more are answered 503 and "
+        "closed, so slow clients cannot exhaust file descriptors.",
+    )
     result_link_ttl_seconds: int = Field(
         900, ge=1, description="Lifetime of a signed result link (default 15 minutes)."
     )
     chunk_lease_seconds: int = Field(
-        300, ge=5, description="How long a claimed chunk stays with its worker before re-dispatch."
+        20,
+        ge=5,
+        description="How long a job stays with its worker without a heartbeat before it is "
+        "dispatched again; a worker renews the lease of the job in hand every quarter of it, "
+        "so a killed worker costs about this long.",
     )
     chunk_max_attempts: int = Field(
         3, ge=1, description="Attempts at one chunk before its task fails (poison chunks)."
@@ -107,6 +143,18 @@ class Settings(BaseSettings):
     )
     retention_days: float = Field(
         7, gt=0, description="Days after which a task's files are deleted and it turns expired."
+    )
+    webhook_timeout_seconds: float = Field(
+        10,
+        gt=0,
+        description="Total time one webhook attempt may take, connect to last byte; a slower "
+        "receiver is retried later.",
+    )
+    webhook_concurrency: int = Field(
+        8,
+        ge=1,
+        description="Webhook deliveries one API server makes at once, so one slow receiver "
+        "never holds the others back.",
     )
     webhook_allow_private: bool = Field(
         False,
