@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from numcheck import errors, ids, numbers
 from numcheck.accounts import credits, limits
+from numcheck.config import Settings
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import Chunk, Task, User, utcnow
@@ -31,6 +32,15 @@ class Limits:
     max_lines: int
     max_line_chars: int
     chunk_lines: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            settings.max_upload_bytes,
+            settings.max_lines,
+            settings.max_line_chars,
+            settings.chunk_lines,
+        )
 
 
 @dataclass(frozen=True)

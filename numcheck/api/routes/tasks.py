@@ -34,8 +34,7 @@ _TASK_ID_FIELD_BYTES = 4096
 
 
 def _limits(runtime: Runtime) -> intake.Limits:
-    s = runtime.stores.settings
-    return intake.Limits(s.max_upload_bytes, s.max_lines, s.max_line_chars, s.chunk_lines)
+    return intake.Limits.from_settings(runtime.stores.settings)
 
 
 def status_response(request: Request, runtime: Runtime, task: Task) -> TaskStatus:
