@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ErrorBody(BaseModel):
@@ -18,20 +18,31 @@ class TaskCreated(BaseModel):
     created_at: str = Field(description="RFC 3339, UTC, with Z.")
 
 
-class TaskStatus(BaseModel):
-    created_at: str
-    updated_at: str
+class ContractStatus(BaseModel):
+    """`POST /v1/gettasks`: exactly the hosted contract's keys (strict clients refuse others)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    created_at: str = Field(description="RFC 3339, UTC, Z, milliseconds.")
+    updated_at: str = Field(description="RFC 3339, UTC, Z, milliseconds.")
     task_id: str
     user_id: str
-    task_type: str
     status: str = Field(description="pending, processing, exported, failed, cancelled or expired.")
     total: int
     success: int
     failure: int
-    message: str | None = Field(None, description="Why a task failed, was cancelled or expired.")
+    message: str | None = Field(
+        None, description="Only on failed, cancelled and expired: why the task ended so."
+    )
     result_url: str | None = Field(
         None, description="Signed link to the result zip (exported tasks), valid for a while."
     )
+
+
+class TaskStatus(ContractStatus):
+    """numcheck's own routes: the contract's status plus the check the task runs."""
+
+    task_type: str
 
 
 class TaskPage(BaseModel):

@@ -68,30 +68,28 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
     fallbacks = result.stats.get("fallbacks", 0)
 
     with stores.sessions.begin() as session:
-        moved = session.execute(
-            update(Chunk)
-            .where(Chunk.task_id == task_id, Chunk.idx == idx, Chunk.status == "pending")
-            .values(
-                status="done",
-                success=success,
-                failure=failure,
-                fallbacks=fallbacks,
-                leased_until=None,
-            )
-        ).rowcount
-        if moved:
-            session.execute(
-                update(Task)
-                .where(Task.id == task_id)
-                .values(
-                    success=Task.success + success,
-                    failure=Task.failure + failure,
-                    chunks_done=Task.chunks_done + 1,
-                    updated_at=utcnow(),
-                )
-            )
-        task = session.get_one(Task, task_id)
+        # Lock the task first: a cancel (or a failure, or retention) that committed while this
+        # chunk ran has stopped the task for good, and its counters must never move again.
+        task = session.scalars(select(Task).where(Task.id == task_id).with_for_update()).one()
         still_wanted = task.status in records.ACTIVE
+        moved = 0
+        if still_wanted:
+            moved = session.execute(
+                update(Chunk)
+                .where(Chunk.task_id == task_id, Chunk.idx == idx, Chunk.status == "pending")
+                .values(
+                    status="done",
+                    success=success,
+                    failure=failure,
+                    fallbacks=fallbacks,
+                    leased_until=None,
+                )
+            ).rowcount
+        if moved:
+            task.success += success
+            task.failure += failure
+            task.chunks_done += 1
+            task.updated_at = utcnow()
         last = still_wanted and task.chunks_done == task.chunk_count
     if not still_wanted:
         # Cancelled while we worked: the cancel may have swept the parts before we wrote them.

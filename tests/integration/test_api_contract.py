@@ -4,16 +4,18 @@ import json
 import re
 import shutil
 import subprocess
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
+from numcheck import ids
 from tests.conftest import Server, download_zip, wait_for_status
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
 TASK_ID = re.compile(r"^[0-9a-v]{20}$")
-RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+# The contract's form exactly: UTC, Z, milliseconds (`2025-11-21T08:27:09.933Z`).
+RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def curl(*args: str) -> dict:
@@ -57,6 +59,10 @@ def test_create_and_get_with_the_reference_curl_commands(
     assert "code" not in body, body
     assert set(body) == {"task_id", "status", "total", "message", "created_at"}
     assert TASK_ID.match(body["task_id"])
+    # A real xid: its creation time, and the process that made it.
+    xid = ids.decode_xid(body["task_id"])
+    assert abs((xid.created_at - datetime.now(UTC)).total_seconds()) < 120
+    assert server.process is not None and xid.pid == server.process.pid & 0xFFFF
     assert body["status"] == "pending"
     assert body["total"] == 3
     assert body["message"] == "Task created successfully"
@@ -72,7 +78,9 @@ def test_create_and_get_with_the_reference_curl_commands(
         "--form",
         f'task_id="{body["task_id"]}"',
     )
-    assert {
+    # Exactly the documented keys: strict deserializers (Jackson's default, Go's
+    # DisallowUnknownFields) refuse any other.
+    assert set(status) == {
         "created_at",
         "updated_at",
         "task_id",
@@ -82,7 +90,7 @@ def test_create_and_get_with_the_reference_curl_commands(
         "success",
         "failure",
         "result_url",
-    } <= set(status)
+    }
     assert status["task_id"] == body["task_id"]
     assert status["status"] == "exported"
     assert (status["total"], status["success"], status["failure"]) == (3, 2, 1)

@@ -19,6 +19,7 @@ from numcheck.api.schemas import (
     ERROR_RESPONSES,
     TASK_FORM,
     TASK_ID_BODY,
+    ContractStatus,
     ErrorBody,
     TaskCreated,
     TaskPage,
@@ -37,23 +38,33 @@ def _limits(runtime: Runtime) -> intake.Limits:
     return intake.Limits.from_settings(runtime.stores.settings)
 
 
+def result_url(request: Request, runtime: Runtime, task: Task) -> str | None:
+    """A freshly signed link to an exported task's zip (presigned where the store serves it)."""
+    if task.status != "exported":
+        return None
+    settings = runtime.stores.settings
+    presigned = runtime.stores.blobs.download_url(
+        blob_keys.result_key(task.id), f"{task.id}.zip", settings.result_link_ttl_seconds
+    )
+    if presigned is not None:
+        return presigned
+    expires, signature = signing.sign(
+        runtime.link_secret, task.id, task.user_id, settings.result_link_ttl_seconds
+    )
+    base = (settings.public_url or str(request.base_url)).rstrip("/")
+    return f"{base}/results/{task.id}.zip?expires={expires}&signature={signature}"
+
+
 def status_response(request: Request, runtime: Runtime, task: Task) -> TaskStatus:
-    """The status body, with a freshly signed result link when there is a result."""
-    body = records.status_body(task)
-    if task.status == "exported":
-        settings = runtime.stores.settings
-        presigned = runtime.stores.blobs.download_url(
-            blob_keys.result_key(task.id), f"{task.id}.zip", settings.result_link_ttl_seconds
-        )
-        if presigned is not None:
-            body["result_url"] = presigned
-            return TaskStatus(**body)
-        expires, signature = signing.sign(
-            runtime.link_secret, task.id, task.user_id, settings.result_link_ttl_seconds
-        )
-        base = (settings.public_url or str(request.base_url)).rstrip("/")
-        body["result_url"] = f"{base}/results/{task.id}.zip?expires={expires}&signature={signature}"
-    return TaskStatus(**body)
+    """numcheck's extended status body, with a fresh result link when there is a result."""
+    return TaskStatus(**records.status_body(task), result_url=result_url(request, runtime, task))
+
+
+def contract_response(request: Request, runtime: Runtime, task: Task) -> ContractStatus:
+    """The hosted contract's status body, exactly its keys."""
+    return ContractStatus(
+        **records.contract_body(task), result_url=result_url(request, runtime, task)
+    )
 
 
 CREATE_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -221,19 +232,20 @@ async def _read_task_id(request: Request) -> str:
 
 @router.post(
     "/gettasks",
-    response_model=TaskStatus,
+    response_model=ContractStatus,
     response_model_exclude_none=True,
-    summary="Status of a task",
+    summary="Status of a task (the hosted contract)",
     openapi_extra=TASK_ID_BODY,
 )
 async def get_task_status(
     request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
-) -> TaskStatus:
-    """`task_id` as a multipart or urlencoded form field, or as JSON `{"task_id": "..."}`."""
+) -> ContractStatus:
+    """`task_id` as a multipart or urlencoded form field, or as JSON `{"task_id": "..."}`.
+    Answers exactly the hosted contract's keys; `GET /v1/tasks/{task_id}` adds numcheck's."""
     task_id = await _read_task_id(request)
     task = await run_in_threadpool(_get, session, user, task_id)
     request.state.task_id = task.id
-    return status_response(request, runtime, task)
+    return contract_response(request, runtime, task)
 
 
 def _get(session, user: User, task_id: str) -> Task:  # type: ignore[no-untyped-def]
