@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import threading
 import time
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import exists, select
@@ -28,7 +25,7 @@ from sqlalchemy.orm import Session
 from numcheck import errors
 from numcheck.storage.models import Task, User, WebhookDelivery, utcnow
 from numcheck.storage.stores import Stores
-from numcheck.tasks import records
+from numcheck.tasks import records, webhook_addresses
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +35,9 @@ TIMEOUT_SECONDS = 10
 
 
 def check_callback_url(url: str, allow_private: bool) -> str:
-    """The URL if it is http(s) to a host whose addresses are all public (or private allowed)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
-        raise errors.InvalidCallbackUrl("callback_url must be an http:// or https:// URL.")
-    if parts.username or parts.password:
-        raise errors.InvalidCallbackUrl("callback_url must not carry credentials.")
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        raise errors.InvalidCallbackUrl("callback_url's host does not resolve.") from None
-    if not allow_private:
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0].split("%")[0])
-            if not address.is_global or address.is_multicast:
-                raise errors.InvalidCallbackUrl(
-                    "callback_url resolves to a private, loopback or link-local address."
-                )
+    """The URL if it is a well-formed http(s) URL whose host resolves only to public addresses
+    (or private ones are allowed); InvalidCallbackUrl otherwise."""
+    webhook_addresses.checked_addresses(webhook_addresses.parse(url), allow_private)
     return url
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from tests.conftest import free_port, submit
+from tests.conftest import Server, free_port, submit
 
 
 class Receiver:
@@ -90,3 +91,42 @@ def test_private_address_callbacks_are_refused_at_creation(start_server) -> None
             assert refused.status_code == 400, url
             assert refused.json()["code"] == "invalid_callback_url"
         assert client.get("/v1/tasks").json()["tasks"] == []
+
+
+def created_state(server: Server) -> tuple[int, int, int, list[str]]:
+    """Task, chunk and ledger rows, and every file under the blob store."""
+    with sqlite3.connect(f"file:{server.data_dir / 'numcheck.db'}?mode=ro", uri=True) as db:
+        counts = [
+            db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("tasks", "chunks", "credit_ledger")
+        ]
+    blob_root = server.data_dir / "blobs"
+    files = sorted(str(p.relative_to(blob_root)) for p in blob_root.rglob("*") if p.is_file())
+    return counts[0], counts[1], counts[2], files
+
+
+MALFORMED_URLS = [
+    "http://example.com:99999/hook",  # port out of range
+    "http://example.com:abc/hook",  # port not a number
+    "http://example.com:0/hook",  # port zero: nothing listens there
+    "http://[::1/hook",  # IPv6 bracket not closed
+    "http://::1]/hook",  # nor opened
+    "http://[example.com]/hook",  # brackets around a name
+    " http://example.com/hook",  # parsers disagree on what this is
+    "http:///hook",  # no host
+    "https://exa mple.com/hook",
+]
+
+
+def test_malformed_callback_urls_are_refused_and_create_nothing(start_server) -> None:
+    server = start_server(webhook_allow_private="true")  # refused as malformed, not as private
+    before = created_state(server)
+    with server.client(server.admin_key) as client:
+        answers = {
+            url: submit(client, b"+12025550101\n", callback_url=url) for url in MALFORMED_URLS
+        }
+        assert {url: (r.status_code, r.json()["code"]) for url, r in answers.items()} == {
+            url: (400, "invalid_callback_url") for url in MALFORMED_URLS
+        }
+        assert client.get("/v1/tasks").json()["tasks"] == []
+    assert created_state(server) == before
