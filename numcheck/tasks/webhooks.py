@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 import secrets
+import ssl
 import threading
 import time
 from datetime import timedelta
@@ -25,13 +26,12 @@ from sqlalchemy.orm import Session
 from numcheck import errors
 from numcheck.storage.models import Task, User, WebhookDelivery, utcnow
 from numcheck.storage.stores import Stores
-from numcheck.tasks import records, webhook_addresses
+from numcheck.tasks import records, webhook_addresses, webhook_transport
 
 log = logging.getLogger(__name__)
 
 GIVE_UP_AFTER = timedelta(hours=1)
 MAX_BACKOFF_SECONDS = 300
-TIMEOUT_SECONDS = 10
 
 
 def check_callback_url(url: str, allow_private: bool) -> str:
@@ -83,7 +83,7 @@ def _enqueue_finished(session: Session) -> None:
         )
 
 
-def deliver_due(stores: Stores, client: httpx.Client) -> int:
+def deliver_due(stores: Stores, ssl_context: ssl.SSLContext) -> int:
     """Send every delivery that is due; returns how many were attempted."""
     with stores.sessions.begin() as session:
         _enqueue_finished(session)
@@ -102,8 +102,16 @@ def deliver_due(stores: Stores, client: httpx.Client) -> int:
             )
         ]
         secrets_by_user = {user_id: webhook_secret(session, user_id) for _, _, _, user_id, _ in due}
+    settings = stores.settings
     for delivery_id, url, body, user_id, created_at in due:
-        error = _send(stores, client, url, body.encode(), secrets_by_user[user_id])
+        error = send(
+            url,
+            body.encode(),
+            secrets_by_user[user_id],
+            allow_private=settings.webhook_allow_private,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            ssl_context=ssl_context,
+        )
         with stores.sessions.begin() as session:
             delivery = session.get_one(WebhookDelivery, delivery_id)
             delivery.attempts += 1
@@ -120,18 +128,33 @@ def deliver_due(stores: Stores, client: httpx.Client) -> int:
     return len(due)
 
 
-def _send(stores: Stores, client: httpx.Client, url: str, body: bytes, secret: str) -> str | None:
+def send(
+    url: str,
+    body: bytes,
+    secret: str,
+    *,
+    allow_private: bool,
+    timeout_seconds: float,
+    ssl_context: ssl.SSLContext,
+) -> str | None:
+    """One signed attempt, over within `timeout_seconds` of its start: None when the receiver
+    answered 2xx, else why not (kept as the delivery's last_error; never the URL or a secret).
+
+    The host is resolved once, every address checked, and the connection made only to those
+    addresses: a name that resolves elsewhere a moment later (DNS rebinding) cannot redirect it.
+    """
+    deadline = time.monotonic() + timeout_seconds
     try:
-        check_callback_url(url, stores.settings.webhook_allow_private)  # DNS may have changed
+        target = webhook_addresses.parse(url)
+        addresses = webhook_addresses.checked_addresses(target, allow_private)
         timestamp = str(int(time.time()))
-        response = client.post(
-            url,
-            content=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-Numcheck-Timestamp": timestamp,
-                "X-Numcheck-Signature": sign(secret, timestamp, body),
-            },
+        headers = {
+            "Content-Type": "application/json",
+            "X-Numcheck-Timestamp": timestamp,
+            "X-Numcheck-Signature": sign(secret, timestamp, body),
+        }
+        response = webhook_transport.post(
+            url, addresses, body, headers, deadline=deadline, ssl_context=ssl_context
         )
     except errors.InvalidCallbackUrl as exc:
         return exc.message[:200]
@@ -154,12 +177,12 @@ class WebhookSender:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=TIMEOUT_SECONDS + 5)
+        self._thread.join(timeout=self._stores.settings.webhook_timeout_seconds + 5)
 
     def _run(self) -> None:
-        with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-            while not self._stop.wait(self._interval):
-                try:
-                    deliver_due(self._stores, client)
-                except Exception:
-                    log.exception("webhook delivery round failed; retrying")
+        ssl_context = httpx.create_ssl_context()  # the CA bundle, loaded once
+        while not self._stop.wait(self._interval):
+            try:
+                deliver_due(self._stores, ssl_context)
+            except Exception:
+                log.exception("webhook delivery round failed; retrying")
