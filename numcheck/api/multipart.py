@@ -3,6 +3,11 @@
 Starlette's own form parsing spools a file part of any size to disk before the route runs, so
 limits could only be checked afterwards. Here every piece passes through the sink as it arrives,
 and the sink's limit errors stop the upload at once.
+
+A body is accepted only when it is whole: python-multipart's `finalize()` does not notice a body
+that stops before its closing boundary (a client crash, a proxy cut), so the reader tracks that
+the file part and the body both ended. Each field may be sent once: a repeated field would be
+read one way by the file's reader and another way afterwards.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ class _FormReader:
         self.fields: dict[str, str] = {}
         self.fields_before_file: dict[str, str] = {}
         self.sink: FileSink | None = None
+        self.file_ended = False  # the file part reached its boundary
+        self.body_ended = False  # the closing boundary was read
+        self._names_seen: set[str] = set()
         self._file_field = file_field
         self._open_sink = open_sink
         self._headers: dict[bytes, bytes] = {}
@@ -49,7 +57,12 @@ class _FormReader:
             "on_headers_finished": self._headers_finished,
             "on_part_data": lambda d, s, e: self._part_data(d[s:e]),
             "on_part_end": self._part_end,
+            "on_end": self._end,
         }
+
+    @property
+    def complete(self) -> bool:
+        return self.body_ended and (self.sink is None or self.file_ended)
 
     def _part_begin(self) -> None:
         self._headers, self._name, self._value, self._to_sink = {}, None, bytearray(), False
@@ -68,9 +81,12 @@ class _FormReader:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
         name = params.get(b"name", b"").decode("utf-8", "replace")
         self._name = name
+        if name in self._names_seen:
+            raise errors.InvalidRequest(
+                f"The field {name[:100]!r} is sent more than once; send each field once."
+            )
+        self._names_seen.add(name)
         if name == self._file_field:
-            if self.sink is not None:
-                raise errors.InvalidRequest(f"Send one {self._file_field!r} field, not several.")
             filename = params.get(b"filename", b"").decode("utf-8", "replace")
             self.fields_before_file = dict(self.fields)
             self.sink = self._open_sink(self.fields_before_file, filename)
@@ -88,12 +104,18 @@ class _FormReader:
             raise errors.InvalidRequest(f"Form field {self._name!r} is too long.")
 
     def _part_end(self) -> None:
-        if self._to_sink or self._name is None:
+        if self._to_sink:
+            self.file_ended = True
+            return
+        if self._name is None:
             return
         try:
             self.fields[self._name] = self._value.decode("utf-8")
         except UnicodeDecodeError:
             raise errors.InvalidRequest(f"Form field {self._name!r} is not UTF-8.") from None
+
+    def _end(self) -> None:
+        self.body_ended = True
 
 
 async def stream_form(
@@ -128,6 +150,11 @@ async def stream_form(
         raise
     except ValueError as exc:  # python-multipart's parse errors are ValueErrors
         raise errors.InvalidRequest("The multipart body is malformed.") from exc
+    if not reader.complete:
+        raise errors.InvalidRequest(
+            "The request body ended before its closing boundary: the upload is incomplete "
+            "(a client or a proxy cut it short); nothing was kept, send it again."
+        )
     for name in before_file:
         if name in reader.fields and name not in reader.fields_before_file:
             raise errors.InvalidRequest(f"Send the {name!r} field before the file.")
