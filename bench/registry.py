@@ -78,7 +78,7 @@ def load_phase(data_dir: str, source: str, queue) -> None:  # type: ignore[no-un
     with open(source, "rb") as handle:
         while block := handle.read(1 << 20):
             run.feed(block)
-    report = loading.publish(stores, "bench", "replace", run)
+    report = loading.publish(stores, "bench", "replace", run, record=lambda _session, _report: None)
     queue.put((time.perf_counter() - started, report.entries, before, peak_rss_mb()))
 
 

@@ -167,9 +167,14 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Log level of the server and workers.")
 
     @property
+    def sqlite_path(self) -> Path:
+        """The embedded database's file."""
+        return self.data_dir.resolve() / "numcheck.db"
+
+    @property
     def db_url(self) -> str:
         """The database in use: NUMCHECK_DATABASE_URL, or SQLite in the data dir."""
-        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'numcheck.db'}"
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
 
     @property
     def embedded_database(self) -> bool:

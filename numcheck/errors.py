@@ -153,6 +153,12 @@ class TooManyActiveTasks(RateLimited):
     code = "too_many_active_tasks"
 
 
+class TooManyUploads(RateLimited):
+    """Too many uploads with this API key are streaming right now; retry when one has finished."""
+
+    code = "too_many_uploads"
+
+
 class IdempotencyInProgress(NumcheckError):
     """A request with this Idempotency-Key is still being processed; retry later."""
 

@@ -68,6 +68,7 @@ def test_systemd_units(unit: str, tmp_path: Path) -> None:
     assert exec_start and exec_start[1] == NUMCHECK
     assert tuple(exec_start[2].split()) in COMMANDS
     assert "EnvironmentFile=/etc/numcheck/numcheck.env" in text
+    assert re.search(r"^UMask=0077$", text, re.MULTILINE)  # files it creates are its own only
     if shutil.which("systemd-analyze") is None:
         return
     # systemd's own check, with ExecStart pointing at this checkout's numcheck.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Callable
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,3 +36,27 @@ def record(session: Session, actor: str, action: str, target: str, **details: ob
 
 def recent(session: Session, limit: int = 100) -> list[AuditEntry]:
     return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))
+
+
+class _LoadReport(Protocol):
+    name: str
+    version: int
+    mode: str
+    entries: int
+
+
+def registry_loaded(actor: str) -> Callable[[Session, _LoadReport], None]:
+    """The audit entry of a registry load, to be written in the load's own transaction."""
+
+    def record_load(session: Session, report: _LoadReport) -> None:
+        record(
+            session,
+            actor,
+            "registry.loaded",
+            report.name,
+            version=report.version,
+            mode=report.mode,
+            entries=report.entries,
+        )
+
+    return record_load

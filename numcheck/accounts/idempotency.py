@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -82,3 +83,12 @@ def abandon(stores: Stores, user_id: str, key: str) -> None:
         row = session.get(IdempotencyRecord, (user_id, key))
         if row is not None and row.state == "in_progress":
             session.delete(row)
+
+
+def purge_expired(stores: Stores) -> int:
+    """Forget keys past their 24 hours (a client sends a fresh key with every submit, so the
+    table would grow forever); returns how many went."""
+    with stores.sessions.begin() as session:
+        return session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < utcnow() - KEEP_FOR)
+        ).rowcount

@@ -15,6 +15,14 @@ from numcheck import errors
 from numcheck.storage.models import ApiKey, User, utcnow
 
 _PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+_PREFIX_LENGTH = 8
+
+
+def _is_prefix(text: str) -> bool:
+    """Anything else names no key (and never reaches the database)."""
+    return len(text) == _PREFIX_LENGTH and set(text) <= set(_PREFIX_ALPHABET)
+
+
 # Recording every use would make each request a write; a minute's precision is plenty.
 _LAST_USED_PRECISION = timedelta(minutes=1)
 
@@ -31,7 +39,7 @@ def _hash(key: str) -> str:
 
 def create(session: Session, user: User) -> NewKey:
     """A new key for `user`; its plaintext exists only in the returned value."""
-    prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
+    prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(_PREFIX_LENGTH))
     plaintext = f"nck_{prefix}_{secrets.token_urlsafe(32)}"
     session.add(ApiKey(user_id=user.id, prefix=prefix, key_hash=_hash(plaintext)))
     session.flush()
@@ -43,7 +51,7 @@ def authenticate(session: Session, presented: str | None) -> User:
     if not presented:
         raise errors.NotAuthenticated()
     parts = presented.split("_", 2)
-    if len(parts) != 3 or parts[0] != "nck":
+    if len(parts) != 3 or parts[0] != "nck" or not _is_prefix(parts[1]):
         raise errors.NotAuthenticated()
     row = session.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).one_or_none()
     if row is None or row.revoked_at is not None:
@@ -64,6 +72,8 @@ def list_keys(session: Session, user_id: str | None = None) -> list[tuple[ApiKey
 
 
 def revoke(session: Session, prefix: str) -> ApiKey:
+    if not _is_prefix(prefix):
+        raise errors.KeyNotFound()
     row = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).one_or_none()
     if row is None:
         raise errors.KeyNotFound()

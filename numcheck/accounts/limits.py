@@ -5,16 +5,21 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from numcheck import errors
-from numcheck.storage.models import Task
+from numcheck.storage.models import Task, User
+
+log = logging.getLogger(__name__)
 
 ACTIVE_RETRY_AFTER = 10  # seconds: a task takes about that long to free its slot
 
@@ -24,8 +29,21 @@ class RateLimiter(Protocol):
         """Take one token for `key`; RateLimited (with Retry-After) when the bucket is empty."""
         ...
 
+    @property
+    def degraded(self) -> bool:
+        """True while the limiter cannot keep its state and lets every request through."""
+        ...
+
+    @property
+    def failures(self) -> int:
+        """Requests let through unlimited because the limiter's store failed, since start."""
+        ...
+
 
 class MemoryRateLimiter:
+    degraded = False  # its state is this process's memory: it cannot fail
+    failures = 0
+
     def __init__(self, rate_per_second: float, burst: int) -> None:
         self._rate = rate_per_second
         self._burst = burst
@@ -50,8 +68,46 @@ class MemoryRateLimiter:
                 }
 
 
+class UploadSlots:
+    """How many uploads each API key is streaming in this process: an upload holds disk and a
+    core while it streams, so a key may hold only `per_key` at once (the rate limit alone would
+    allow a hundred 512 MiB uploads)."""
+
+    RETRY_AFTER = 1
+
+    def __init__(self, per_key: int) -> None:
+        self._per_key = per_key
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        """Hold one of `key`'s slots while the body runs; TooManyUploads when none is free."""
+        with self._lock:
+            held = self._held.get(key, 0)
+            if held >= self._per_key:
+                raise errors.TooManyUploads(
+                    self.RETRY_AFTER,
+                    f"This API key already has {held} uploads in flight (the limit is "
+                    f"{self._per_key}); retry when one has finished.",
+                )
+            self._held[key] = held + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held[key] -= 1
+                if not self._held[key]:
+                    del self._held[key]
+
+
 def check_active_tasks(session: Session, user_id: str, limit: int) -> None:
-    """TooManyActiveTasks when the user already has `limit` pending or processing tasks."""
+    """TooManyActiveTasks when the user already has `limit` pending or processing tasks.
+
+    The user's row is locked first and stays locked until the caller commits the new task, so
+    parallel creates count one after another (PostgreSQL; SQLite's writers are serialized).
+    """
+    session.execute(select(User.id).where(User.id == user_id).with_for_update())
     active = session.scalar(
         select(func.count())
         .select_from(Task)
@@ -86,20 +142,60 @@ return {allowed, tostring(tokens)}
 
 
 class RedisRateLimiter:
-    """The same token bucket, shared by every API server through Redis (scale-out)."""
+    """The same token bucket, shared by every API server through Redis (scale-out).
+
+    When Redis cannot be reached the limiter fails open, as well-run services do: requests are
+    served unlimited (a warning is logged, the failure counted, /healthz says "degraded"), and
+    Redis is asked again after RETRY_SECONDS rather than on every request.
+    """
+
+    RETRY_SECONDS = 5.0
+    TIMEOUT_SECONDS = 0.5  # Redis answers in a millisecond; a slow one must not slow every call
 
     def __init__(self, url: str, rate_per_second: float, burst: int) -> None:
         import redis
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=5)
+        self._redis = redis.Redis.from_url(
+            url, socket_timeout=self.TIMEOUT_SECONDS, socket_connect_timeout=self.TIMEOUT_SECONDS
+        )
         self._script = self._redis.register_script(_TOKEN_BUCKET)
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
         self._rate = rate_per_second
         self._burst = burst
+        self._lock = threading.Lock()
+        self._open_until = 0.0  # while in the future: Redis failed lately, let requests through
+        self._failures = 0
+
+    @property
+    def degraded(self) -> bool:
+        return time.monotonic() < self._open_until
+
+    @property
+    def failures(self) -> int:
+        return self._failures
 
     def acquire(self, key: str) -> None:
-        allowed, tokens = self._script(
-            keys=[f"numcheck:rate:{key}"], args=[self._rate, self._burst]
-        )
+        if self.degraded:
+            self._let_through()
+            return
+        try:
+            allowed, tokens = self._script(
+                keys=[f"numcheck:rate:{key}"], args=[self._rate, self._burst]
+            )
+        except self._errors as exc:
+            with self._lock:
+                self._open_until = time.monotonic() + self.RETRY_SECONDS
+            log.warning(
+                "rate limiter: Redis failed (%s); serving requests unlimited for %.0f s",
+                type(exc).__name__,
+                self.RETRY_SECONDS,
+            )
+            self._let_through()
+            return
         if not int(allowed):
             retry_after = max(1, math.ceil((1 - float(tokens)) / self._rate))
             raise errors.RateLimited(retry_after, f"Too many requests; retry in {retry_after} s.")
+
+    def _let_through(self) -> None:
+        with self._lock:
+            self._failures += 1

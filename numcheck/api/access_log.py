@@ -20,7 +20,9 @@ class AccessLog:
             return
         state = scope.setdefault("state", {})
         started = time.perf_counter()
-        status = 500
+        # Every request gets a response (UnexpectedErrors answers what crashed) unless the client
+        # went away first: nginx's 499 "client closed request", not a 5xx to alert on.
+        status = 499
 
         async def send_recording_status(message: dict[str, Any]) -> None:
             nonlocal status

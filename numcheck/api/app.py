@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 import numcheck
 from numcheck import checks
-from numcheck.accounts import users
+from numcheck.accounts import idempotency, users
 from numcheck.api import errors as api_errors
 from numcheck.api.access_log import AccessLog
 from numcheck.api.drain import DrainUnreadBody
@@ -41,16 +41,17 @@ def _bootstrap_admin(stores: Stores) -> None:
     if new_key is None:
         return
     path = stores.settings.data_dir.resolve() / ADMIN_KEY_FILE
+    # Only to the owner-only file: output and logs end up in journals and log collectors.
     secrets.write_private(path, new_key.plaintext + "\n")
-    # Shown once on the terminal that started the server; the log only says where the file is.
-    print(f"numcheck: first start; admin API key (shown once): {new_key.plaintext}", flush=True)
     log.warning("created user 'admin'; its API key is in %s (mode 0600)", path)
 
 
 def _housekeeping(stores: Stores) -> None:
-    """Periodic: retention, unused registry versions, temporary files of dead writers."""
+    """Periodic: retention, unused registry versions, spent idempotency keys, temporary files
+    of dead writers."""
     retention.sweep(stores)
     registry_records.collect_unused(stores)
+    idempotency.purge_expired(stores)
     if isinstance(stores.blobs, LocalBlobStore):
         stores.blobs.sweep_temporaries()
 
@@ -126,6 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(registries.router)
     app.include_router(admin.router)
     app.include_router(dashboard.router)
+    app.add_middleware(api_errors.UnexpectedErrors)  # inside the drain: a 500 is drained too
     app.add_middleware(DrainUnreadBody)
     app.add_middleware(AccessLog)
     return app

@@ -47,7 +47,8 @@ def current_user(
         user = keys.authenticate(session, x_api_key)
         session.expunge(user)
     assert x_api_key is not None
-    runtime.rate_limiter.acquire(x_api_key.split("_", 2)[1])  # per key, by its public prefix
+    request.state.key_prefix = x_api_key.split("_", 2)[1]  # the key's public part
+    runtime.rate_limiter.acquire(request.state.key_prefix)
     return user
 
 

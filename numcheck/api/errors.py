@@ -7,10 +7,14 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from numcheck import errors
+from numcheck.storage import db
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +86,19 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _internal_error(_: Request, exc: Exception) -> JSONResponse:
-    log.error("internal error: %s", type(exc).__name__, exc_info=exc)
+def _internal_error_response() -> JSONResponse:
     return JSONResponse(
         error_body("internal_error", "Internal error; nothing was charged. Retry later."), 500
     )
 
 
-async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    # A database restart or failover: the request's transaction was rolled back; say so and
-    # when to come back, rather than a bare 500. (The driver's message may name the host.)
+async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, (DBAPIError, SQLAlchemyTimeoutError))
+    if isinstance(exc, DBAPIError) and not db.is_unavailable(exc):
+        log.error("internal error: %s", type(exc.orig).__name__, exc_info=exc)
+        return _internal_error_response()
+    # A database restart, failover or a full connection pool: the request's transaction was
+    # rolled back; say so and when to come back. (The driver's message may name the host.)
     log.error("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
     return JSONResponse(
         error_body(
@@ -103,9 +110,40 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+class UnexpectedErrors:
+    """Whatever no handler took becomes a 500 with the error body, logged once with its
+    traceback — and the connection stays usable: re-raising (Starlette's way) makes the server
+    close it, resetting the client's next request on it. A client that went away mid-request is
+    not a fault of ours: a warning, not a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal response_started
+            response_started |= message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except ClientDisconnect:
+            log.warning("client disconnected before its request was read: %s", scope["method"])
+        except Exception as exc:
+            log.error("internal error: %s", type(exc).__name__, exc_info=exc)
+            if response_started:  # half a response is out: only closing the connection ends it
+                raise
+            await _internal_error_response()(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.NumcheckError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(Exception, _internal_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(SQLAlchemyTimeoutError, _database_error)

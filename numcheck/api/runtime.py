@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from numcheck.accounts.limits import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from numcheck.accounts.limits import (
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    UploadSlots,
+)
 from numcheck.storage.stores import Stores
 
 
@@ -23,7 +28,8 @@ class Runtime:
     stores: Stores
     link_secret: bytes
     rate_limiter: RateLimiter
-    dispatcher: Waker = _NoDispatcher()
+    upload_slots: UploadSlots
+    dispatcher: Waker = field(default_factory=_NoDispatcher)
 
     @classmethod
     def start(cls, stores: Stores, link_secret: bytes, dispatcher: Waker) -> Runtime:
@@ -38,5 +44,9 @@ class Runtime:
         else:
             limiter = MemoryRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         return cls(
-            stores=stores, link_secret=link_secret, rate_limiter=limiter, dispatcher=dispatcher
+            stores=stores,
+            link_secret=link_secret,
+            rate_limiter=limiter,
+            upload_slots=UploadSlots(settings.max_uploads_in_flight),
+            dispatcher=dispatcher,
         )

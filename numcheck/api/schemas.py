@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -59,7 +61,13 @@ class CheckInfo(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "degraded"] = Field(
+        description="`degraded`: serving, with a feature impaired (see the other fields)."
+    )
+    database: Literal["ok"]
+    rate_limiter: Literal["ok", "degraded"] = Field(
+        description="`degraded`: its Redis is unreachable and requests are not rate-limited."
+    )
 
 
 def multipart_body(

@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select
 
 from numcheck import errors
@@ -40,16 +41,23 @@ def _when(moment) -> str:  # type: ignore[no-untyped-def]
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
+_CELL_ESCAPES = str.maketrans({"\t": "\\t", "\n": "\\n", "\r": "\\r", "\\": "\\\\"})
+
+
 def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    """A Rich table on a terminal; tab-separated lines with a header row for pipes and scripts."""
+    """A Rich table on a terminal; tab-separated lines with a header row for pipes and scripts.
+
+    Values are shown as text, never as Rich markup, and a tab or line end inside a value is
+    escaped: no stored value can forge a row or a column.
+    """
     if console.is_terminal:
         table = Table(*columns)
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(Text(value) for value in row))
         console.print(table)
         return
     for row in (columns, *rows):
-        print("\t".join(row))
+        print("\t".join(value.translate(_CELL_ESCAPES) for value in row))
 
 
 def _settings(**overrides: object) -> Settings:
@@ -139,13 +147,17 @@ def keys_create(
     """Create an API key. The key is printed once, alone on the last line of stdout."""
     with _stores() as stores, stores.sessions.begin() as session:
         owner = users.get_or_create(
-            session, user, is_admin=admin, default_credits=stores.settings.default_credit_amount
+            session,
+            user,
+            actor=audit.cli_actor(),
+            is_admin=admin,
+            default_credits=stores.settings.default_credit_amount,
         )
-        if admin and not owner.is_admin:
-            owner.is_admin = True
+        if admin:
+            users.make_admin(session, owner, actor=audit.cli_actor())
         new_key = api_keys.create(session, owner)
         audit.record(session, audit.cli_actor(), "key.created", user, prefix=new_key.prefix)
-    role = "admin" if admin or owner.is_admin else "user"
+    role = users.role_of(owner)
     err_console.print(
         f"Created key {new_key.prefix} for {user} ({role}). Store it now: it is shown once."
     )
@@ -163,7 +175,7 @@ def keys_list(
             (
                 key.prefix,
                 owner.name,
-                "admin" if owner.is_admin else "user",
+                users.role_of(owner),
                 _when(key.created_at),
                 _when(key.last_used_at),
                 _when(key.revoked_at),
@@ -257,19 +269,16 @@ def registry_load(
             with open(file, "rb") as handle:
                 while block := handle.read(1 << 20):
                     load.feed(block)
-            report = loading.publish(stores, name, mode, load, new_key=new_key)
+            report = loading.publish(
+                stores,
+                name,
+                mode,
+                load,
+                record=audit.registry_loaded(audit.cli_actor()),
+                new_key=new_key,
+            )
         finally:
             load.discard()
-        with stores.sessions.begin() as session:
-            audit.record(
-                session,
-                audit.cli_actor(),
-                "registry.loaded",
-                name,
-                version=report.version,
-                mode=mode,
-                entries=report.entries,
-            )
     _print_table(
         (
             "registry",

@@ -11,10 +11,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from numcheck import errors
 from numcheck.config import Settings
@@ -23,6 +25,7 @@ from numcheck.numbers.compiled.validator import CompiledValidator
 from numcheck.registries import records
 from numcheck.registries.hashing import KeyedHasher
 from numcheck.registries.keys import registry_key
+from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import RegistryVersion
 from numcheck.storage.stores import Stores
 from numcheck.textlines import LineSplitter
@@ -155,39 +158,49 @@ def _distinct_sorted(digests: np.ndarray) -> np.ndarray:
     return digests[keep]
 
 
-def _previous(stores: Stores, name: str) -> np.ndarray:
-    with stores.sessions.begin() as session:
-        version = records.current(session, name)
-        key = records.snapshot_key(name, version.version) if version else None
-    if key is None:
+def _previous(session: Session, blobs: BlobStore, name: str) -> np.ndarray:
+    version = records.current(session, name)
+    if version is None:
         return np.zeros(0, dtype="<u8")
-    with stores.blobs.open(key) as handle:
+    with blobs.open(records.snapshot_key(name, version.version)) as handle:
         return np.frombuffer(handle.read(), dtype="<u8")
 
 
 def publish(
-    stores: Stores, name: str, mode: str, load: RegistryLoad, *, new_key: bool = False
+    stores: Stores,
+    name: str,
+    mode: str,
+    load: RegistryLoad,
+    *,
+    record: Callable[[Session, LoadReport], None],
+    new_key: bool = False,
 ) -> LoadReport:
     """Combine the loaded digests with the current version per `mode` and publish the result.
 
-    `new_key`: the operator changed the registry key on purpose and reloads in full, so other
-    registries may still carry the old key's hashes.
+    Loads of one registry run one at a time: the current version is read, combined and
+    succeeded inside one transaction holding the registry's lock, so two concurrent `add`s
+    neither lose an update nor collide on a version number. `record` is called in that same
+    transaction (the audit entry commits with the load, or neither does). `new_key`: the
+    operator changed the registry key on purpose and reloads in full, so other registries may
+    still carry the old key's hashes.
     """
     if mode not in MODES:
         raise errors.InvalidRequest("mode must be replace, add or remove.")
     if new_key and mode != "replace":
         raise errors.InvalidRequest("A load under a new key replaces the registry in full.")
-    if not new_key:
-        with stores.sessions.begin() as session:
-            records.check_key(session, load.key_check)
-    digests = load.digests()
-    if mode == "add":
-        digests = _distinct_sorted(np.sort(np.concatenate([_previous(stores, name), digests])))
-    elif mode == "remove":
-        digests = np.setdiff1d(_previous(stores, name), digests, assume_unique=True)
+    digests = load.digests()  # the file's own: read and sorted before any lock is taken
     report = load.report
-    report.name, report.mode, report.entries = name, mode, len(digests)
     with stores.sessions.begin() as session:
+        records.lock_for_load(session, name)
+        if not new_key:
+            records.check_key(session, load.key_check)
+        if mode == "add":
+            previous = _previous(session, stores.blobs, name)
+            digests = _distinct_sorted(np.sort(np.concatenate([previous, digests])))
+        elif mode == "remove":
+            previous = _previous(session, stores.blobs, name)
+            digests = np.setdiff1d(previous, digests, assume_unique=True)
+        report.name, report.mode, report.entries = name, mode, len(digests)
         version: RegistryVersion = records.publish(
             session,
             name,
@@ -200,5 +213,6 @@ def publish(
         # The snapshot is written inside the transaction: if writing fails, no row points at it.
         with stores.blobs.writer(records.snapshot_key(name, version.version)) as out:
             out.write(memoryview(np.ascontiguousarray(digests, dtype="<u8")).cast("B"))
+        record(session, report)
     records.collect_unused(stores)
     return report

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, func, select, text
 from sqlalchemy.orm import Session
 
 from numcheck import errors
@@ -21,7 +22,7 @@ def snapshot_key(name: str, version: int) -> str:
 
 def check_name(name: str, reserved: set[str]) -> None:
     """Registry names are check names: short, lowercase, and not a built-in check's."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise errors.InvalidRequest(
             "A registry name is 1-32 characters: lowercase letters, digits, '_' or '-', "
             "starting with a letter."
@@ -91,6 +92,18 @@ def key_mismatch(name: str) -> errors.RegistryKeyMismatch:
     )
 
 
+def lock_for_load(session: Session, name: str) -> None:
+    """Hold registry `name`'s load lock until the transaction ends (PostgreSQL: an advisory
+    lock per name; SQLite serializes writing transactions anyway)."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(
+            hashlib.blake2b(f"numcheck registry load {name}".encode(), digest_size=8).digest(),
+            "big",
+            signed=True,
+        )
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def publish(
     session: Session, name: str, *, entries: int, mode: str, source_sha256: str, key_check: str
 ) -> RegistryVersion:
@@ -117,7 +130,7 @@ def publish(
 
 
 def get(session: Session, name: str) -> Registry:
-    registry = session.get(Registry, name)
+    registry = session.get(Registry, name) if _NAME.fullmatch(name) else None
     if registry is None:
         raise errors.RegistryNotFound(f"No registry named {name!r}.")
     return registry

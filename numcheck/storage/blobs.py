@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from numcheck.storage.secrets import make_private_dir
+
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_.\-]*)*$")
 _TMP_SUFFIX = ".tmp"
 
@@ -80,7 +82,7 @@ class LocalBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        make_private_dir(root)
 
     def path(self, key: str) -> Path:
         check_key(key)
@@ -89,16 +91,31 @@ class LocalBlobStore:
     @contextmanager
     def writer(self, key: str) -> Iterator[BinaryIO]:
         final = self.path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self._make_dirs(final.parent)
         tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}{_TMP_SUFFIX}")
         try:
-            with open(tmp, "wb") as handle:
+            # Owner-only whatever the umask: blobs are customers' numbers and their results.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
                 yield handle
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _make_dirs(self, directory: Path) -> None:
+        """`directory` and its missing parents below the root, each 0700."""
+        missing = []
+        while directory != self.root and not directory.is_dir():
+            missing.append(directory)
+            directory = directory.parent
+        for path in reversed(missing):
+            try:
+                path.mkdir(mode=0o700)
+            except FileExistsError:
+                continue  # another writer made it
+            os.chmod(path, 0o700)
 
     def open(self, key: str) -> BinaryIO:
         return open(self.path(key), "rb")

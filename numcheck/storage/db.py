@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -38,6 +40,19 @@ def make_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def create_private_sqlite_file(path: Path) -> None:
+    """Create the SQLite database file owner-only (SQLite gives its -wal and -shm files the
+    same mode): it holds webhook secrets and every user's tasks."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if companion.exists():  # made by an older numcheck with the umask's mode
+            os.chmod(companion, 0o600)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -77,3 +92,28 @@ def schema_is_current(engine: Engine) -> bool:
     with engine.connect() as connection:
         current = set(MigrationContext.configure(connection).get_current_heads())
     return current == heads
+
+
+# PostgreSQL error classes that mean "unreachable or busy, retry shortly": connection exceptions,
+# the server shutting down or refusing connections now, too many connections, and transactions
+# rolled back by a lock timeout, a serialization failure or a deadlock.
+_PG_UNAVAILABLE_CLASSES = ("08",)
+_PG_UNAVAILABLE_STATES = ("57P01", "57P02", "57P03", "53300", "55P03", "40001", "40P01")
+_SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN")
+
+
+def is_unavailable(exc: DBAPIError) -> bool:
+    """Whether a database error means it is unreachable or busy (worth a 503 and a retry), as
+    opposed to a fault of the statement or the schema (a 500 to investigate)."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    sqlite_name = getattr(orig, "sqlite_errorname", None)
+    if sqlite_name is not None:
+        return str(sqlite_name).startswith(_SQLITE_UNAVAILABLE)
+    if type(orig).__module__.startswith("psycopg"):
+        state = getattr(orig, "sqlstate", None)
+        if state is None:  # not the server's answer: the connection failed, or psycopg refused
+            return any(cls.__name__ == "OperationalError" for cls in type(orig).__mro__)
+        return state.startswith(_PG_UNAVAILABLE_CLASSES) or state in _PG_UNAVAILABLE_STATES
+    return False

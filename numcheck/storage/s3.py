@@ -106,6 +106,7 @@ class S3BlobStore:
                 "Key": self._key(key),
                 "ResponseContentDisposition": f'attachment; filename="{filename}"',
                 "ResponseContentType": "application/zip",
+                "ResponseCacheControl": "no-store",
             },
             ExpiresIn=ttl_seconds,
         )

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from numcheck.config import Settings
 from numcheck.storage import db
 from numcheck.storage.blobs import BlobStore, LocalBlobStore
+from numcheck.storage.secrets import make_private_dir
 
 
 def _blob_store(settings: Settings) -> BlobStore:
@@ -29,7 +30,9 @@ class Stores:
 
     @classmethod
     def open(cls, settings: Settings) -> Stores:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(settings.data_dir)
+        if settings.embedded_database:
+            db.create_private_sqlite_file(settings.sqlite_path)
         engine = db.make_engine(settings.db_url)
         return cls(
             settings=settings,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from numcheck import errors
+from numcheck import errors, ids
 from numcheck.accounts import credits
 from numcheck.registries import records as registry_records
 from numcheck.storage import blobs as blob_keys
@@ -65,8 +65,20 @@ def get_owned(session: Session, user_id: str, task_id: str, *, for_update: bool 
 
     `for_update` locks the row, for reading a status in order to change it.
     """
+    if not ids.is_task_id(task_id):  # a NUL or such never reaches the database (PostgreSQL
+        raise errors.TaskNotFound()  # would refuse the statement itself)
     query = select(Task).where(Task.id == task_id, Task.user_id == user_id)
     task = session.scalars(query.with_for_update() if for_update else query).one_or_none()
+    if task is None:
+        raise errors.TaskNotFound()
+    return task
+
+
+def get_any(session: Session, task_id: str) -> Task:
+    """Any user's task, locked for a change of status (administrators only)."""
+    if not ids.is_task_id(task_id):
+        raise errors.TaskNotFound()
+    task = session.get(Task, task_id, with_for_update=True)
     if task is None:
         raise errors.TaskNotFound()
     return task
@@ -81,6 +93,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, task_id = raw.split("|")
+        if not ids.is_task_id(task_id):
+            raise ValueError(task_id)
         return datetime.fromisoformat(created), task_id
     except (ValueError, UnicodeDecodeError):
         raise errors.InvalidRequest("The cursor is not one this server handed out.") from None

@@ -120,3 +120,122 @@ def test_active_task_limit_answers_429_then_recovers(start_server) -> None:
         for task_id in first:
             wait_for_status(client, task_id)
         assert submit(client, b"+12025550101\n").status_code == 200
+
+
+def test_spent_idempotency_keys_are_purged_by_housekeeping(start_server) -> None:
+    server = start_server(housekeeping_interval_seconds=0.5)
+    with server.client(server.admin_key) as client:
+        assert post(client, b"+12025550101\n", "old-key").status_code == 200
+        assert post(client, b"+12025550101\n", "fresh-key").status_code == 200
+    database = server.data_dir / "numcheck.db"
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "UPDATE idempotency_keys SET created_at = datetime('now', '-25 hours') "
+            "WHERE key = 'old-key'"
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+            keys = {k for (k,) in db.execute("SELECT key FROM idempotency_keys")}
+        if keys == {"fresh-key"}:
+            break
+        assert time.monotonic() < deadline, keys
+        time.sleep(0.2)
+
+
+def test_parallel_creates_on_postgresql_never_pass_the_active_task_limit(tmp_path) -> None:
+    from tests.conftest import broker, fresh_postgres
+
+    # A broker and no worker: every accepted task stays pending, so exactly `limit` may exist.
+    with fresh_postgres() as database, broker("redis") as broker_url:
+        env = {
+            "NUMCHECK_DATABASE_URL": database,
+            "NUMCHECK_BROKER_URL": broker_url,
+            "NUMCHECK_MAX_ACTIVE_TASKS": "10",
+            "NUMCHECK_MAX_UPLOADS_IN_FLIGHT": "20",
+        }
+        server = Server(tmp_path / "data", env=env, worker_count=0)
+        assert server.cli("db", "upgrade").returncode == 0
+        server.start()
+        try:
+            key = server.create_key("parallel")
+            with server.client(key) as client, ThreadPoolExecutor(15) as pool:
+                answers = list(
+                    pool.map(lambda _: submit(client, b"+12025550101\n" * 2000), range(15))
+                )
+                codes = sorted(a.status_code for a in answers)
+                assert codes == [200] * 10 + [429] * 5, codes
+                assert {a.json()["code"] for a in answers if a.status_code == 429} == {
+                    "too_many_active_tasks"
+                }
+                assert len(client.get("/v1/tasks").json()["tasks"]) == 10
+        finally:
+            server.stop()
+
+
+def test_uploads_in_flight_per_key_are_bounded(start_server) -> None:
+    import socket
+
+    server = start_server(max_uploads_in_flight=2)
+    key = server.create_key("streamer")
+    boundary = "b0undary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="task_type"\r\n\r\nvalidate\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="n.txt"\r\n'
+        "\r\n+12025550101\n"
+    ).encode()
+
+    def start_slow_upload() -> socket.socket:
+        """An upload that has begun and is still streaming (its body is far from complete)."""
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(
+            (
+                "POST /v1/tasks HTTP/1.1\r\nHost: x\r\n"
+                f"X-API-Key: {key}\r\nContent-Length: 10000000\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n"
+            ).encode()
+            + head
+        )
+        return sock
+
+    streaming = [start_slow_upload(), start_slow_upload()]
+    try:
+        time.sleep(0.5)  # both are being read by the server now
+        with server.client(key) as client:
+            refused = submit(client, b"+12025550101\n")
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["code"] == "too_many_uploads"
+            assert int(refused.headers["Retry-After"]) >= 1
+            assert client.get("/v1/tasks").json()["tasks"] == []  # nothing was created
+            # Another key is not held back by this one's uploads.
+            with server.client(server.admin_key) as other:
+                assert submit(other, b"+12025550101\n").status_code == 200
+        streaming.pop().close()
+        deadline = time.monotonic() + 10
+        with server.client(key) as client:
+            while (answer := submit(client, b"+12025550101\n")).status_code == 429:
+                assert time.monotonic() < deadline, "the closed upload's slot was never freed"
+                time.sleep(0.1)
+            assert answer.status_code == 200, answer.text
+    finally:
+        for sock in streaming:
+            sock.close()
+
+
+def test_a_rate_limiter_whose_redis_is_down_lets_requests_through(start_server) -> None:
+    from tests.conftest import free_port
+
+    # Nothing listens there: the limiter's Redis is unreachable from the start.
+    server = start_server(rate_limit_redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with server.client(server.admin_key) as client:
+        for _ in range(3):
+            assert client.get("/v1/tasks").status_code == 200
+        task_id = submit(client, b"+12025550101\n").json()["task_id"]
+        wait_for_status(client, task_id)
+        health = httpx.get(f"{server.url}/healthz").json()
+        assert health == {"status": "degraded", "database": "ok", "rate_limiter": "degraded"}
+        metrics = client.get("/v1/admin/metrics").text
+    failures = [line for line in metrics.splitlines() if line.startswith("numcheck_rate_limiter")]
+    assert failures and int(failures[0].split()[-1]) >= 4
+    log = server.log()
+    assert "rate limiter: Redis failed" in log and "Traceback" not in log

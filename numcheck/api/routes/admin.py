@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from numcheck import errors
 from numcheck.accounts import audit, credits, keys, users
 from numcheck.accounts.credits import MAX_CREDITS
 from numcheck.api.deps import AdminUser, RuntimeDep, SessionDep
@@ -39,8 +38,15 @@ class UserInfo(BaseModel):
     credits: Credits
 
 
+# Admin bodies are strict: `true`, `"77"` or `"1_000"` are not credits, `"true"` or `1` not a
+# role. Booleans are JSON booleans, integers JSON integers.
+_STRICT = ConfigDict(strict=True, extra="forbid")
+
+
 class NewUser(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=64, description=f"{users.NAME_RULE}.")
     admin: bool = False
 
 
@@ -58,10 +64,14 @@ class KeyInfo(BaseModel):
 
 
 class CreditGrant(BaseModel):
+    model_config = _STRICT
+
     amount: int = Field(gt=0, le=MAX_CREDITS)
 
 
 class CreditSetting(BaseModel):
+    model_config = _STRICT
+
     credits: Annotated[int, Field(ge=0, le=MAX_CREDITS)] | Literal["unlimited"] = Field(
         description="A whole number, or `unlimited`."
     )
@@ -84,7 +94,7 @@ def user_info(session, user: User) -> UserInfo:  # type: ignore[no-untyped-def]
     return UserInfo(
         user_id=user.id,
         name=user.name,
-        role="admin" if user.is_admin else "user",
+        role=users.role_of(user),
         created_at=records.rfc3339(user.created_at),
         credits=Credits(
             unlimited=account.unlimited,
@@ -109,6 +119,7 @@ def create_user(
     user = users.get_or_create(
         session,
         body.name,
+        actor=admin.name,
         is_admin=body.admin,
         default_credits=runtime.stores.settings.default_credit_amount,
     )
@@ -187,9 +198,7 @@ def cancel_any_task(
     session: SessionDep,
     admin: AdminUser,
 ) -> TaskStatus:
-    task = session.get(Task, task_id, with_for_update=True)
-    if task is None:
-        raise errors.TaskNotFound()
+    task = records.get_any(session, task_id)
     records.stop(session, task, by="an administrator")
     audit.record(session, admin.name, "task.cancelled", task.id, owner=task.user_id)
     session.commit()
@@ -203,7 +212,7 @@ def cancel_any_task(
     response_class=PlainTextResponse,
     summary="Counters in the Prometheus text format",
 )
-def metrics(session: SessionDep, admin: AdminUser) -> PlainTextResponse:
+def metrics(runtime: RuntimeDep, session: SessionDep, admin: AdminUser) -> PlainTextResponse:
     """Tasks by status, lines checked, and lines the compiled validator left to phonenumbers."""
     by_status = dict(session.execute(select(Task.status, func.count()).group_by(Task.status)).all())
     lines, fallbacks = session.execute(
@@ -225,6 +234,9 @@ def metrics(session: SessionDep, admin: AdminUser) -> PlainTextResponse:
         "# HELP numcheck_validator_fallbacks_total Lines the compiled validator handed to phonenumbers.",
         "# TYPE numcheck_validator_fallbacks_total counter",
         f"numcheck_validator_fallbacks_total {fallbacks}",
+        "# HELP numcheck_rate_limiter_failures_total Requests served unlimited: Redis failed.",
+        "# TYPE numcheck_rate_limiter_failures_total counter",
+        f"numcheck_rate_limiter_failures_total {runtime.rate_limiter.failures}",
     ]
     return PlainTextResponse("\n".join(out) + "\n", media_type="text/plain; version=0.0.4")
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
+from numcheck.api.headers import PRIVATE
 from numcheck.api.routes.admin import UserInfo, user_info
 from numcheck.api.schemas import ERROR_RESPONSES, CheckInfo, Health
 from numcheck.tasks import catalog, webhooks
@@ -15,10 +16,16 @@ router = APIRouter()
 
 
 @router.get("/healthz", response_model=Health, tags=["meta"], summary="Liveness and database")
-def healthz(session: SessionDep) -> Health:
+def healthz(runtime: RuntimeDep, session: SessionDep) -> Health:
+    """200 while the server serves; `degraded` names a feature that is impaired meanwhile."""
     session.execute(text("SELECT 1"))
     session.commit()
-    return Health(status="ok")
+    limiter_degraded = runtime.rate_limiter.degraded
+    return Health(
+        status="degraded" if limiter_degraded else "ok",
+        database="ok",
+        rate_limiter="degraded" if limiter_degraded else "ok",
+    )
 
 
 class AccountLimits(BaseModel):
@@ -41,7 +48,11 @@ class AccountInfo(UserInfo):
     responses=ERROR_RESPONSES,
     summary="Your credits and limits",
 )
-def account(runtime: RuntimeDep, session: SessionDep, user: CurrentUser) -> AccountInfo:
+def account(
+    runtime: RuntimeDep, session: SessionDep, user: CurrentUser, response: Response
+) -> AccountInfo:
+    """Carries the webhook secret: never stored by a cache."""
+    response.headers.update(PRIVATE)
     s = runtime.stores.settings
     info = user_info(session, user)
     secret = webhooks.webhook_secret(session, user.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -12,9 +13,11 @@ from numcheck import checks, errors
 from numcheck.accounts import audit
 from numcheck.api import multipart
 from numcheck.api.deps import AdminUser, RuntimeDep, SessionDep
+from numcheck.api.runtime import Runtime
 from numcheck.api.schemas import ERROR_RESPONSES, REGISTRY_FORM, ErrorBody
 from numcheck.registries import loading
 from numcheck.registries import records as registry_records
+from numcheck.storage.models import User
 from numcheck.tasks import records as task_records
 
 router = APIRouter(prefix="/v1/registries", tags=["registries (admin)"], responses=ERROR_RESPONSES)
@@ -60,6 +63,23 @@ async def load_registry(
     """multipart: `file` (one number a line, or CSV with a header), `mode` = replace (default),
     add or remove. `column` (CSV) and `default_region` must come before the file."""
     registry_records.check_name(name, set(checks.BUILTIN_CHECKS))
+    with runtime.upload_slots.hold(request.state.key_prefix):
+        report = await _receive_load(name, request, runtime, admin)
+    return LoadResult(
+        name=report.name,
+        version=report.version,
+        mode=report.mode,
+        entries=report.entries,
+        numbers=report.numbers,
+        duplicates=report.duplicates,
+        invalid=InvalidLines(count=report.invalid, first_lines=report.invalid_lines),
+        source_sha256=report.source_sha256,
+    )
+
+
+async def _receive_load(
+    name: str, request: Request, runtime: Runtime, admin: User
+) -> loading.LoadReport:
     load: loading.RegistryLoad | None = None
 
     def open_load(fields: dict[str, str], _filename: str) -> loading.RegistryLoad:
@@ -81,35 +101,19 @@ async def load_registry(
         if load is None:
             raise errors.InvalidRequest("Missing field file: attach the registry's numbers.")
         report = await run_in_threadpool(
-            loading.publish, runtime.stores, name, fields.get("mode", "replace"), load
+            functools.partial(
+                loading.publish,
+                runtime.stores,
+                name,
+                fields.get("mode", "replace"),
+                load,
+                record=audit.registry_loaded(admin.name),
+            )
         )
     finally:
         if load is not None:
             load.discard()
-    await run_in_threadpool(_audit, runtime, admin.name, "registry.loaded", name, report)
-    return LoadResult(
-        name=report.name,
-        version=report.version,
-        mode=report.mode,
-        entries=report.entries,
-        numbers=report.numbers,
-        duplicates=report.duplicates,
-        invalid=InvalidLines(count=report.invalid, first_lines=report.invalid_lines),
-        source_sha256=report.source_sha256,
-    )
-
-
-def _audit(runtime, actor: str, action: str, name: str, report: loading.LoadReport) -> None:  # type: ignore[no-untyped-def]
-    with runtime.stores.sessions.begin() as session:
-        audit.record(
-            session,
-            actor,
-            action,
-            name,
-            version=report.version,
-            mode=report.mode,
-            entries=report.entries,
-        )
+    return report
 
 
 @router.get("", response_model=list[RegistryInfo], summary="Registries and their current versions")

@@ -10,12 +10,12 @@ from fastapi.responses import FileResponse, RedirectResponse
 from numcheck import errors
 from numcheck.api import signing
 from numcheck.api.deps import RuntimeDep, SessionDep
+from numcheck.api.headers import PRIVATE
 from numcheck.api.schemas import ErrorBody
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.models import Task
 
 router = APIRouter(tags=["results"])
-
 
 @router.get(
     "/results/{task_id}.zip",
@@ -46,10 +46,11 @@ def download_result(
         key, f"{task.id}.zip", settings.result_link_ttl_seconds
     )
     if elsewhere is not None:  # the store serves it (S3): send the client there
-        return RedirectResponse(elsewhere, status_code=307)  # type: ignore[return-value]
+        return RedirectResponse(elsewhere, status_code=307, headers=PRIVATE)  # type: ignore[return-value]
     return FileResponse(
         runtime.stores.blobs.path(key),  # type: ignore[attr-defined]
         media_type="application/zip",
         filename=f"{task.id}.zip",
         content_disposition_type="attachment",
+        headers=PRIVATE,
     )

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from numcheck import errors
@@ -111,6 +112,17 @@ async def create_task(
     """multipart/form-data: `file` (one number a line) and `task_type`; optional
     `default_region`. The file is streamed to storage and checked against the limits as it
     arrives; the task's credits are reserved when it is created."""
+    with runtime.upload_slots.hold(request.state.key_prefix):
+        return await _receive_task(request, runtime, session, user, idempotency_key)
+
+
+async def _receive_task(
+    request: Request,
+    runtime: Runtime,
+    session: Session,
+    user: User,
+    idempotency_key: str | None,
+) -> TaskCreated | JSONResponse:
     stores = runtime.stores
     if idempotency_key is not None:
         idempotency_key = idempotency.check_key(idempotency_key)
