@@ -65,6 +65,12 @@ class LineTooLong(NumcheckError):
     code = "line_too_long"
 
 
+class RequestTimeout(NumcheckError):
+    """The request body arrived too slowly; send it again at a steadier pace."""
+
+    code = "request_timeout"
+
+
 class NotAuthenticated(NumcheckError):
     """Missing, unknown or revoked API key; send it in the X-API-Key header."""
 

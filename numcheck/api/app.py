@@ -15,6 +15,7 @@ from numcheck import checks
 from numcheck.accounts import idempotency, users
 from numcheck.api import errors as api_errors
 from numcheck.api.access_log import AccessLog
+from numcheck.api.connections import SlowBodies
 from numcheck.api.drain import DrainUnreadBody
 from numcheck.api.routes import admin, dashboard, meta, registries, results, tasks
 from numcheck.api.runtime import Runtime
@@ -129,5 +130,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dashboard.router)
     app.add_middleware(api_errors.UnexpectedErrors)  # inside the drain: a 500 is drained too
     app.add_middleware(DrainUnreadBody)
+    app.add_middleware(
+        SlowBodies, pause=settings.body_timeout_seconds, min_rate=settings.min_body_bytes_per_second
+    )
     app.add_middleware(AccessLog)
     return app

@@ -43,6 +43,7 @@ STATUS: dict[type[errors.NumcheckError], int] = {
     errors.FileTooLarge: 413,
     errors.TooManyLines: 413,
     errors.LineTooLong: 413,
+    errors.RequestTimeout: 408,
 }
 
 
@@ -62,6 +63,8 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     headers = None
     if isinstance(exc, errors.RateLimited):
         headers = {"Retry-After": str(exc.retry_after)}
+    elif isinstance(exc, errors.RequestTimeout):
+        headers = {"Connection": "close"}  # the rest of a crawling body is not waited for
     return JSONResponse(
         error_body(exc.code, exc.message, **exc.details), status_of(exc), headers=headers
     )

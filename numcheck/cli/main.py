@@ -99,6 +99,7 @@ def serve(
     import uvicorn
 
     from numcheck.api.app import create_app
+    from numcheck.api.connections import guarded_protocol
     from numcheck.logs import configure_logging
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
@@ -111,6 +112,7 @@ def serve(
         access_log=False,  # numcheck.access logs requests without query strings
         log_config=None,
         timeout_graceful_shutdown=30,
+        http=guarded_protocol(settings.header_timeout_seconds, settings.max_connections),
     )
 
 
