@@ -1,8 +1,14 @@
 """CSV uploads: pick the numbers' column (named, or the first that looks like phone numbers) and
 an optional id column, and turn each row into a canonical line `number` or `number<TAB>id`.
 
+A CSV file has a header row when `column` or `id_column` is named, or when its first non-blank
+row does not read as a phone number under the task's default region (none of its fields is one):
+`phone,name` is a header, `+4915112345678,alice` is data. Guessing "header" for a plain list of
+numbers would drop its first number without a word.
+
 One canonical line per physical line, so line numbers still match the caller's file (the header
-becomes a blank line). A quoted field spanning lines is not supported: each line is one row.
+and blank lines become blank lines). Only non-blank rows cost Python work: runs of blank lines
+pass through as counts. A quoted field spanning lines is not supported: each line is one row.
 """
 
 from __future__ import annotations
@@ -10,8 +16,13 @@ from __future__ import annotations
 import csv
 
 from numcheck import errors, numbers
+from numcheck.textlines import LineIndex
 
 SAMPLE_ROWS = 20
+# Rows wait here until the column is chosen; a file of few rows and many blank lines must not
+# make them wait (and hold memory) for long.
+_MAX_HELD_BYTES = 1 << 20
+_MIN_NUMBER_CHARS = 8
 
 
 def _row(line: str) -> list[str]:
@@ -21,49 +32,72 @@ def _row(line: str) -> list[str]:
         return []
 
 
-def _looks_like_numbers(values: list[str]) -> bool:
+def _reads_as_number(value: str, default_region: str | None) -> bool:
+    try:
+        numbers.normalize_line(value, default_region)
+    except numbers.NotANumber:
+        return False
+    return True
+
+
+def _looks_like_numbers(values: list[str], default_region: str | None) -> bool:
     present = [v for v in values if v.strip()]
     if not present:
         return False
     good = 0
     for value in present:
         try:
-            candidate = numbers.normalize_line(value, None)
+            candidate = numbers.normalize_line(value, default_region)
         except numbers.NotANumber:
             continue
-        good += len(candidate) >= 8
+        good += len(candidate) >= _MIN_NUMBER_CHARS
     return good * 2 >= len(present)
 
 
 class CsvToCanonical:
-    def __init__(self, column: str | None, id_column: str | None) -> None:
+    """`take(lines)` and `finish()` turn indexed blocks of CSV rows into canonical lines, as many
+    lines out as went in (rows may come out later: they wait until the column is chosen)."""
+
+    def __init__(
+        self, column: str | None, id_column: str | None, default_region: str | None = None
+    ) -> None:
+        self.default_region = default_region
         self._column = column
         self._id_column = id_column
+        self._first_row_seen = False
         self._header: list[str] | None = None
         self._index: int | None = None
         self._id_index: int | None = None
-        self._held: list[str] = []  # rows read before the column could be chosen
+        self._held: list[LineIndex] = []  # blocks read before the column could be chosen
+        self._held_bytes = 0
+        self._sample: list[list[str]] = []
 
-    def take(self, lines: list[str]) -> list[str]:
-        ready: list[str] = []
-        for line in lines:
-            if self._header is None:
-                if line.strip():
-                    self._start(line)
-                ready.append("")
-            elif self._index is None:
-                self._held.append(line)
-                if len(self._held) >= SAMPLE_ROWS:
-                    ready += self._choose()
-            else:
-                ready.append(self._convert(line))
-        return ready
+    def take(self, lines: LineIndex) -> bytes:
+        head = b""
+        if not self._first_row_seen:
+            if not len(lines.nonblank):
+                return b"\n" * lines.count
+            self._first_row_seen = True
+            first = int(lines.nonblank[0])
+            row = _row(lines.line(first))
+            if self._has_header(row):
+                self._read_header(row)
+                head = b"\n" * (first + 1)  # blank lines and the header stay blank lines
+                lines = LineIndex(lines.block[int(lines.ends[first]) + 1 :])
+        if self._index is not None:
+            return head + self._convert(lines)
+        return head + self._hold(lines)
 
-    def finish(self) -> list[str]:
-        return self._choose() if self._header is not None and self._index is None else []
+    def finish(self) -> bytes:
+        return self._release() if self._held else b""
 
-    def _start(self, header_line: str) -> None:
-        self._header = [name.strip() for name in _row(header_line)]
+    def _has_header(self, first_row: list[str]) -> bool:
+        if self._column is not None or self._id_column is not None:
+            return True  # a named column needs names to find it by
+        return not any(_reads_as_number(value, self.default_region) for value in first_row)
+
+    def _read_header(self, row: list[str]) -> None:
+        self._header = [name.strip() for name in row]
         if self._column is not None:
             self._index = self._position(self._column)
         if self._id_column is not None:
@@ -78,25 +112,46 @@ class CsvToCanonical:
             )
         return self._header.index(name)
 
-    def _choose(self) -> list[str]:
-        """The first column whose sampled values look like phone numbers."""
-        assert self._header is not None
-        rows = [_row(line) for line in self._held if line.strip()]
-        for index in range(len(self._header)):
-            if _looks_like_numbers([row[index] if index < len(row) else "" for row in rows]):
-                self._index = index
-                break
-        else:
-            raise errors.InvalidRequest(
-                "No column of this CSV file looks like phone numbers; name it with `column`."
-            )
-        held, self._held = self._held, []
-        return [self._convert(line) for line in held]
+    def _hold(self, lines: LineIndex) -> bytes:
+        rows = lines.nonblank
+        if not self._held and not len(rows):
+            return b"\n" * lines.count  # nothing waits before these blank lines
+        self._held.append(lines)
+        self._held_bytes += len(lines.block)
+        for index in rows[: SAMPLE_ROWS - len(self._sample)].tolist():
+            self._sample.append(_row(lines.line(index)))
+        if len(self._sample) >= SAMPLE_ROWS or self._held_bytes >= _MAX_HELD_BYTES:
+            return self._release()
+        return b""
 
-    def _convert(self, line: str) -> str:
-        if not line.strip():
-            return ""
-        row = _row(line)
+    def _release(self) -> bytes:
+        self._index = self._choose()
+        held, self._held, self._sample = self._held, [], []
+        return b"".join(self._convert(lines) for lines in held)
+
+    def _choose(self) -> int:
+        """The first column whose sampled values look like phone numbers."""
+        width = len(self._header) if self._header is not None else max(map(len, self._sample))
+        for index in range(width):
+            values = [row[index] if index < len(row) else "" for row in self._sample]
+            if _looks_like_numbers(values, self.default_region):
+                return index
+        raise errors.InvalidRequest(
+            "No column of this CSV file looks like phone numbers; name it with `column`."
+        )
+
+    def _convert(self, lines: LineIndex) -> bytes:
+        """Canonical lines for a block: a non-blank row each, blank runs as they were."""
+        parts: list[str] = []
+        previous = -1
+        for index in lines.nonblank.tolist():
+            parts.append("\n" * (index - previous - 1))
+            parts.append(self._canonical(_row(lines.line(index))) + "\n")
+            previous = index
+        parts.append("\n" * (lines.count - previous - 1))
+        return "".join(parts).encode("utf-8")
+
+    def _canonical(self, row: list[str]) -> str:
         number = row[self._index] if self._index is not None and self._index < len(row) else ""
         number = number.replace("\t", " ").strip()
         if self._id_index is None:
