@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -33,6 +34,8 @@ class Limits:
     max_lines: int
     max_line_chars: int
     chunk_lines: int
+    # The setting's own default, for limits built by hand (tests, tools).
+    max_gzip_ratio: int = Settings.model_fields["max_gzip_ratio"].default
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -41,6 +44,7 @@ class Limits:
             settings.max_lines,
             settings.max_line_chars,
             settings.chunk_lines,
+            settings.max_gzip_ratio,
         )
 
 
@@ -136,13 +140,58 @@ class UploadIntake:
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_STEP = 1 << 20  # decompress at most this much at a time: a bomb never lands in memory
+GZIP_ALLOWANCE = 1 << 20  # inflated bytes always let through: tiny files are never refused
+
+
+class GzipInflater:
+    """Decompress gzip as it streams and hand the bytes on, refusing data that inflates more
+    than `max_ratio` times its compressed size (past the first `GZIP_ALLOWANCE` bytes).
+
+    Checked before each step (at most 1 MiB) is handed on: what reaches the intake is never
+    more than `max_ratio` times the compressed bytes read so far (or the allowance), so a bomb
+    costs about a megabyte of work, not the size limit's worth.
+    """
+
+    def __init__(self, hand_on: Callable[[bytes], None], max_ratio: int) -> None:
+        self.inflated = 0  # decompressed bytes handed on
+        self._hand_on = hand_on
+        self._max_ratio = max_ratio
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._received = 0  # compressed bytes given to zlib
+
+    def feed(self, data: bytes) -> None:
+        self._received += len(data)
+        try:
+            piece = self._inflate.decompress(data, _INFLATE_STEP)
+            while piece:
+                self._pass(piece)
+                piece = self._inflate.decompress(self._inflate.unconsumed_tail, _INFLATE_STEP)
+        except zlib.error:
+            raise errors.UndecodableFile("The gzip data is corrupt.") from None
+
+    def finish(self) -> None:
+        if not self._inflate.eof:
+            raise errors.UndecodableFile("The gzip data is truncated.")
+        tail = self._inflate.flush()
+        if tail:
+            self._pass(tail)
+
+    def _pass(self, piece: bytes) -> None:
+        self.inflated += len(piece)
+        consumed = self._received - len(self._inflate.unconsumed_tail)
+        if self.inflated > max(GZIP_ALLOWANCE, self._max_ratio * consumed):
+            raise errors.FileTooLarge(
+                f"The gzip data inflates more than {self._max_ratio} times its compressed size; "
+                "send it uncompressed or compressed less."
+            )
+        self._hand_on(piece)
 
 
 class PendingUpload:
     """An upload streaming into the blob store under a fresh task id, until `create` keeps it.
 
     A gzip-compressed upload (recognised by its magic bytes) is decompressed as it streams; the
-    size limit applies to the decompressed bytes.
+    size limit applies to the decompressed bytes, and the ratio limit to how much they inflate.
     """
 
     def __init__(
@@ -154,9 +203,10 @@ class PendingUpload:
         self._stack = ExitStack()
         out = self._stack.enter_context(blobs.writer(blob_keys.upload_key(self.task_id)))
         self._intake = UploadIntake(out, limits, csv_input)
+        self._limits = limits
         self._csv = csv_input
         self._head = b""
-        self._inflate: zlib._Decompress | None = None
+        self._inflater: GzipInflater | None = None
         self._started = False
 
     def feed(self, data: bytes) -> None:
@@ -167,28 +217,18 @@ class PendingUpload:
                 return
             data, self._head, self._started = self._head, b"", True
             if data.startswith(_GZIP_MAGIC):
-                self._inflate = zlib.decompressobj(wbits=31)
-        if self._inflate is None:
+                self._inflater = GzipInflater(self._intake.feed, self._limits.max_gzip_ratio)
+        if self._inflater is None:
             self._intake.feed(data)
-            return
-        try:
-            chunk = self._inflate.decompress(data, _INFLATE_STEP)
-            while chunk:
-                self._intake.feed(chunk)
-                chunk = self._inflate.decompress(self._inflate.unconsumed_tail, _INFLATE_STEP)
-        except zlib.error:
-            raise errors.UndecodableFile("The gzip data is corrupt.") from None
+        else:
+            self._inflater.feed(data)
 
     def finish(self) -> IntakeResult:
         if not self._started and self._head:
             self._started = True
             self._intake.feed(self._head)
-        if self._inflate is not None:
-            if not self._inflate.eof:
-                raise errors.UndecodableFile("The gzip data is truncated.")
-            tail = self._inflate.flush()
-            if tail:
-                self._intake.feed(tail)
+        if self._inflater is not None:
+            self._inflater.finish()
         result = self._intake.finish()
         self._stack.close()  # publishes the blob
         return result

@@ -1,5 +1,6 @@
 """Oversized uploads are refused while they stream: bounded memory, nothing kept."""
 
+import gzip
 import threading
 import time
 from collections.abc import Iterator
@@ -97,3 +98,22 @@ def test_one_50_mb_line_without_newline_is_refused_cleanly(start_server) -> None
             data={"task_type": "validate"},
         )
         assert ok.status_code == 200
+
+
+def test_a_gzip_bomb_under_the_size_limit_is_refused_by_its_ratio(start_server) -> None:
+    """100 MiB of newlines in about 100 KB of gzip: under the 512 MiB size limit, so only the
+    ratio limit (100 by default) can refuse it, and it does after the first megabyte."""
+    server = start_server()
+    bomb = gzip.compress(b"\n" * (100 * MB), compresslevel=9)
+    assert len(bomb) * 100 < 100 * MB
+    with httpx.Client(base_url=server.url, headers={"X-API-Key": server.admin_key}) as client:
+        refused = client.post(
+            "/v1/tasks",
+            data={"task_type": "validate"},
+            files={"file": ("numbers.txt.gz", bomb, "application/gzip")},
+            timeout=120,
+        )
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["code"] == "file_too_large"
+    assert "inflates more than 100 times" in refused.json()["message"]
+    nothing_kept(server)

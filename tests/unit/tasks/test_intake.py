@@ -1,14 +1,22 @@
 """UploadIntake: decoding, line ends, counting and chunk planning, on real bytes."""
 
 import codecs
+import gzip
 import io
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import numcheck
 from numcheck import errors
-from numcheck.tasks.intake import Limits, UploadIntake
+from numcheck.config import Settings
+from numcheck.storage.blobs import LocalBlobStore
+from numcheck.tasks.csvinput import CsvToCanonical
+from numcheck.tasks.intake import GZIP_ALLOWANCE, GzipInflater, Limits, PendingUpload, UploadIntake
 
 LIMITS = Limits(max_bytes=10_000_000, max_lines=1_000_000, max_line_chars=64, chunk_lines=3)
 
@@ -98,3 +106,159 @@ def test_byte_and_line_limits() -> None:
     run_intake(b"+1\n" * 100, Limits(300, 1000, 64, 10))
     with pytest.raises(errors.TooManyLines):
         run_intake(b"+1\n" * 101, Limits(10_000, 100, 64, 10))
+
+
+# -- CSV ------------------------------------------------------------------------------------------
+
+
+def run_csv_intake(data: bytes, csv_input: CsvToCanonical, limits: Limits = LIMITS):
+    out = io.BytesIO()
+    intake = UploadIntake(out, limits, csv_input)
+    for start in range(0, len(data), 7):
+        intake.feed(data[start : start + 7])
+    return intake.finish(), out.getvalue()
+
+
+def test_a_plain_list_read_as_csv_keeps_its_first_line_and_its_line_numbers() -> None:
+    result, text = run_csv_intake(
+        b"+12025550101\n\n+4915112345678\nx\n+12025550102\n", CsvToCanonical(None, None)
+    )
+    assert result.total == 4
+    assert text == b"+12025550101\n\n+4915112345678\nx\n+12025550102\n"
+    assert [(c.first_line, c.lines) for c in result.chunks] == [(1, 3), (5, 1)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "column", "id_column"),
+    [
+        (b"phone,name\n", None, None),
+        (b"phone,name\n\n", None, "name"),
+        (b"phone,name\n \n", "phone", None),
+    ],
+)
+def test_a_csv_header_without_rows_is_an_empty_file(
+    raw: bytes, column: str | None, id_column: str | None
+) -> None:
+    with pytest.raises(errors.EmptyFile):
+        run_csv_intake(raw, CsvToCanonical(column, id_column))
+
+
+# -- blank lines ----------------------------------------------------------------------------------
+
+
+NUMCHECK_SOURCE = str(Path(numcheck.__file__).parent)
+
+
+def python_lines_executed(work: Callable[[], object]) -> int:
+    """How many lines of numcheck's own Python code run while `work` runs."""
+    executed = 0
+
+    def in_numcheck(frame, event, arg):  # type: ignore[no-untyped-def]
+        nonlocal executed
+        if event == "line":
+            executed += 1
+        return in_numcheck
+
+    def on_call(frame, event, arg):  # type: ignore[no-untyped-def]
+        return in_numcheck if frame.f_code.co_filename.startswith(NUMCHECK_SOURCE) else None
+
+    previous = sys.gettrace()
+    sys.settrace(on_call)
+    try:
+        work()
+    finally:
+        sys.settrace(previous)
+    return executed
+
+
+def feed_once(data: bytes, csv_input: CsvToCanonical | None) -> None:
+    intake = UploadIntake(io.BytesIO(), Limits(10**9, 10**6, 64, 1000), csv_input)
+    intake.feed(data)
+    try:
+        intake.finish()
+    except errors.EmptyFile:
+        pass
+
+
+@pytest.mark.parametrize("csv", [False, True])
+@pytest.mark.parametrize(
+    "blank", [b"\n", b" \t\n", b"\r\n", "\u3000\n".encode()], ids=["LF", "spaces", "CRLF", "ideo"]
+)
+def test_blank_lines_cost_no_python_work_each(csv: bool, blank: bytes) -> None:
+    """The same Python lines run for a thousand blank lines as for a hundred thousand: only
+    non-blank lines (and multi-byte spaces, which str.strip judges) cost a step of their own."""
+
+    def upload(blank_lines: int) -> bytes:
+        rows = [b"+12025550101,a\n", b"+4915112345678,b\n"]
+        return rows[0] + blank * blank_lines + rows[1] + blank * blank_lines
+
+    def cost(blank_lines: int) -> int:
+        data = upload(blank_lines)
+        return python_lines_executed(
+            lambda: feed_once(data, CsvToCanonical(None, None) if csv else None)
+        )
+
+    few, many = cost(1_000), cost(100_000)
+    if blank == "\u3000\n".encode():
+        assert many > few  # U+3000 is a space only str.strip knows: one step a line
+    else:
+        assert many == few
+
+
+# -- gzip -----------------------------------------------------------------------------------------
+
+
+MIB = 1 << 20
+
+
+def test_a_gzip_bomb_is_refused_after_the_allowance_not_after_the_size_limit() -> None:
+    bomb = gzip.compress(b"\n" * (256 * MIB), compresslevel=9)  # about 1000 times smaller
+    handed: list[bytes] = []
+    inflater = GzipInflater(handed.append, max_ratio=100)
+    fed = 0
+    with pytest.raises(errors.FileTooLarge, match="inflates more than 100 times"):
+        for start in range(0, len(bomb), 4096):
+            fed += len(bomb[start : start + 4096])
+            inflater.feed(bomb[start : start + 4096])
+    # Nothing past the allowance was handed on: the step that would cross it was refused.
+    assert sum(map(len, handed)) == GZIP_ALLOWANCE
+    assert fed == 4096  # the first piece of the request body was enough to tell
+    assert inflater.inflated <= 2 * GZIP_ALLOWANCE  # one step decompressed past it, no more
+
+
+def test_gzip_under_the_ratio_passes_whole() -> None:
+    numbers = b"".join(b"+1%010d\n" % (i * 7919 % 10**10) for i in range(300_000))  # ~4 MiB
+    packed = gzip.compress(numbers)
+    assert len(numbers) / len(packed) < 100
+    handed: list[bytes] = []
+    inflater = GzipInflater(handed.append, max_ratio=100)
+    for start in range(0, len(packed), 4096):
+        inflater.feed(packed[start : start + 4096])
+    inflater.finish()
+    assert b"".join(handed) == numbers
+
+
+def test_small_gzip_files_are_never_refused_whatever_their_ratio() -> None:
+    data = b"+12025550101\n" * (GZIP_ALLOWANCE // 13)  # under a megabyte, ratio in the hundreds
+    packed = gzip.compress(data, compresslevel=9)
+    assert len(data) / len(packed) > 100
+    handed: list[bytes] = []
+    inflater = GzipInflater(handed.append, max_ratio=2)
+    inflater.feed(packed)
+    inflater.finish()
+    assert b"".join(handed) == data
+
+
+def test_the_ratio_is_the_setting(tmp_path: Path) -> None:
+    data = b"+12025550101\n" * (4 * MIB // 13)  # ratio in the hundreds, past the allowance
+    packed = gzip.compress(data, compresslevel=9)
+    blobs = LocalBlobStore(tmp_path)
+    refused = PendingUpload(blobs, Limits(10**9, 10**7, 64, 1000, max_gzip_ratio=100))
+    with pytest.raises(errors.FileTooLarge):
+        refused.feed(packed)
+    refused.discard()
+    accepted = PendingUpload(blobs, Limits(10**9, 10**7, 64, 1000, max_gzip_ratio=2000))
+    accepted.feed(packed)
+    assert accepted.finish().total == len(data) // 13
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [f"{accepted.task_id}.txt"]
+    assert Limits.from_settings(Settings(max_gzip_ratio=7)).max_gzip_ratio == 7
