@@ -26,7 +26,6 @@ from numcheck.dispatch.pool import ProcessPoolDispatcher
 from numcheck.dispatch.sweeper import Sweeper
 from numcheck.registries import records as registry_records
 from numcheck.storage import db, secrets
-from numcheck.storage.blobs import LocalBlobStore
 from numcheck.storage.stores import Stores
 from numcheck.tasks import catalog, retention, scheduling, webhooks, worker
 
@@ -69,7 +68,7 @@ def _start_dispatcher(stores: Stores) -> Sweeper:
     if settings.broker_url:
         # Scale-out: `numcheck worker` processes run the jobs; this server only sweeps.
         dispatcher = CeleryDispatcher(
-            app=celery_dispatch.make_app(settings.broker_url, settings.chunk_lease_seconds),
+            app=celery_dispatch.make_app(settings.broker_url),
             ahead=settings.queue_depth or 4 * settings.workers,
             in_flight=lambda: scheduling.in_flight(stores),
             **sweeping,
@@ -96,7 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
         if not settings.embedded_database:  # a machine set up with another key stops here
             catalog.check_registry_key(stores)
         _bootstrap_admin(stores)
-        if isinstance(stores.blobs, LocalBlobStore) and settings.embedded_database:
+        if settings.embedded_database:
             stores.blobs.sweep_temporaries(older_than_seconds=0)  # nobody else writes here
         link_secret = secrets.load_or_create(settings.data_dir.resolve() / LINK_SECRET_FILE)
         # Build (or check) the compiled validator once here, so workers only read the cache.

@@ -13,7 +13,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -40,8 +40,12 @@ def result_key(task_id: str) -> str:
 
 
 class BlobStore(Protocol):
-    def writer(self, key: str) -> Iterator[BinaryIO]:
-        """Context manager: a file to write `key`; published on success, discarded on error."""
+    """Where uploads, chunk parts, results and registry snapshots live. Two implementations,
+    checked against the same cases (tests/integration/test_blob_stores.py): files below the
+    data dir (`LocalBlobStore`) and S3 (`storage.s3.S3BlobStore`)."""
+
+    def writer(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """A file to write `key`; published whole on success, nothing of it on error."""
         ...
 
     def open(self, key: str) -> BinaryIO:
@@ -49,7 +53,7 @@ class BlobStore(Protocol):
         ...
 
     def read_range(self, key: str, start: int, end: int) -> bytes:
-        """Bytes [start, end) of `key`."""
+        """Bytes [start, end) of `key`; FileNotFoundError when missing."""
         ...
 
     def exists(self, key: str) -> bool: ...
@@ -63,11 +67,15 @@ class BlobStore(Protocol):
         ...
 
     def local_path(self, key: str) -> Path:
-        """A local file holding `key` (for memory-mapping); FileNotFoundError when missing."""
+        """A local file holding `key` (to memory-map or send); FileNotFoundError when missing."""
         ...
 
     def download_url(self, key: str, filename: str, ttl_seconds: int) -> str | None:
         """A URL the store itself serves `key` from (presigned), or None: the API signs its own."""
+        ...
+
+    def sweep_temporaries(self, older_than_seconds: float) -> int:
+        """Remove what writers that died left behind, older than this; returns how many."""
         ...
 
 
@@ -143,7 +151,7 @@ class LocalBlobStore:
     def download_url(self, key: str, filename: str, ttl_seconds: int) -> None:
         return None  # served by the API's HMAC-signed /results route
 
-    def sweep_temporaries(self, older_than_seconds: float = 3600) -> int:
+    def sweep_temporaries(self, older_than_seconds: float) -> int:
         """Remove temporary files left by writers that died; returns how many."""
         cutoff = time.time() - older_than_seconds
         removed = 0

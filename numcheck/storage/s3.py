@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
 import boto3
@@ -43,7 +43,7 @@ class S3BlobStore:
     @contextmanager
     def writer(self, key: str) -> Iterator[BinaryIO]:
         with tempfile.TemporaryFile() as spool:
-            yield spool  # type: ignore[misc]
+            yield cast(BinaryIO, spool)
             spool.flush()
             spool.seek(0)
             self._s3.upload_fileobj(spool, self.bucket, self._key(key))
@@ -110,6 +110,12 @@ class S3BlobStore:
             },
             ExpiresIn=ttl_seconds,
         )
+
+
+    def sweep_temporaries(self, older_than_seconds: float) -> int:
+        """Nothing to sweep: a write that fails uploads nothing (multipart uploads it abandons
+        are the bucket's lifecycle rules' to expire)."""
+        return 0
 
 
 def _is_missing(exc: ClientError) -> bool:

@@ -48,7 +48,7 @@ def download_result(
     if elsewhere is not None:  # the store serves it (S3): send the client there
         return RedirectResponse(elsewhere, status_code=307, headers=PRIVATE)  # type: ignore[return-value]
     return FileResponse(
-        runtime.stores.blobs.path(key),  # type: ignore[attr-defined]
+        runtime.stores.blobs.local_path(key),
         media_type="application/zip",
         filename=f"{task.id}.zip",
         content_disposition_type="attachment",
