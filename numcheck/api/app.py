@@ -52,8 +52,7 @@ def _housekeeping(stores: Stores) -> None:
     retention.sweep(stores)
     registry_records.collect_unused(stores)
     idempotency.purge_expired(stores)
-    if isinstance(stores.blobs, LocalBlobStore):
-        stores.blobs.sweep_temporaries()
+    stores.blobs.sweep_temporaries(older_than_seconds=3600)
 
 
 def _start_dispatcher(stores: Stores) -> Sweeper:
