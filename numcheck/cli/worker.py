@@ -12,7 +12,7 @@ from numcheck.tasks import worker as task_worker
 
 def run(settings: Settings) -> None:
     assert settings.broker_url is not None
-    app = celery_dispatch.make_app(settings.broker_url, settings.chunk_lease_seconds)
+    app = celery_dispatch.make_app(settings.broker_url)
 
     @worker_process_init.connect
     def _open_stores(**_: object) -> None:

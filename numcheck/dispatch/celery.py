@@ -4,7 +4,9 @@ Messages are only wake-ups (DESIGN.md): the sweeper leases a job in the database
 it, a worker runs the same `process_chunk` / `finalize` as the embedded pool, and a lost,
 duplicated or late message never loses or double-counts work — an expired lease is simply
 dispatched again. Celery is set for at-least-once delivery: late acks, requeue when a worker
-dies, one message prefetched at a time.
+dies, one message prefetched at a time. What recovers the work of a dead worker is its database
+lease, which the worker's heartbeat renews while the job runs: a lost worker costs about one
+lease, whatever the broker does with its message.
 """
 
 from __future__ import annotations
@@ -22,8 +24,13 @@ log = logging.getLogger(__name__)
 TASK_NAME = "numcheck.run_job"
 QUEUE = "numcheck"
 
+# Redis hands an unacked message to another worker after this long, even while its job is still
+# running (acks are late): a timeout shorter than a job would run that job twice. Lost work is
+# the database lease's to recover (seconds), so this need not be short: Celery's own default.
+REDIS_VISIBILITY_TIMEOUT_SECONDS = 3600
 
-def make_app(broker_url: str, lease_seconds: int) -> Celery:
+
+def make_app(broker_url: str) -> Celery:
     app = Celery("numcheck", broker=broker_url)
     app.conf.update(
         task_acks_late=True,
@@ -34,8 +41,7 @@ def make_app(broker_url: str, lease_seconds: int) -> Celery:
         accept_content=["json"],
         task_default_queue=QUEUE,
         broker_connection_retry_on_startup=True,
-        # Redis redelivers unacked messages after this; longer than any chunk can take.
-        broker_transport_options={"visibility_timeout": lease_seconds * 4},
+        broker_transport_options={"visibility_timeout": REDIS_VISIBILITY_TIMEOUT_SECONDS},
         worker_hijack_root_logger=False,
         # Children log through our own handler to the real stderr, not through a stdout proxy.
         worker_redirect_stdouts=False,
