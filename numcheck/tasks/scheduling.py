@@ -7,11 +7,12 @@ again, and a chunk claimed `max_attempts` times fails its task instead of loopin
 
 from __future__ import annotations
 
+import enum
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, assert_never
 
 from sqlalchemy import func, or_, select, update
 
@@ -23,27 +24,47 @@ from numcheck.tasks import processing, records
 log = logging.getLogger(__name__)
 
 
+class JobKind(enum.StrEnum):
+    """Every kind of job there is. Kinds travel as text in queue messages: anything else is a
+    bug or a foreign message, and is refused rather than guessed at."""
+
+    CHUNK = "chunk"  # check one chunk of a task
+    FINALIZE = "finalize"  # zip a task's results once all its chunks are done
+
+
 @dataclass(frozen=True)
 class Job:
-    kind: str  # "chunk" or "finalize"
+    kind: JobKind
     task_id: str
-    idx: int = -1
-    lease_token: str = ""
+    idx: int = -1  # the chunk's index; -1 for a finalize
+    lease_token: str = ""  # the chunk's lease: proves this dispatch still owns it
+
+    def __post_init__(self) -> None:
+        try:
+            kind = JobKind(self.kind)
+        except ValueError:
+            known = ", ".join(JobKind)
+            raise ValueError(f"unknown job kind {self.kind!r} (known: {known})") from None
+        object.__setattr__(self, "kind", kind)  # "chunk" from a message becomes JobKind.CHUNK
 
 
 def run(stores: Stores, job: Job) -> bool:
     """Do a job; True when it completed a task's last chunk (a finalize is now due)."""
-    if job.kind == "chunk":
-        return processing.process_chunk(stores, job.task_id, job.idx, job.lease_token)
-    processing.finalize(stores, job.task_id)
-    return False
+    match job.kind:
+        case JobKind.CHUNK:
+            return processing.process_chunk(stores, job.task_id, job.idx, job.lease_token)
+        case JobKind.FINALIZE:
+            processing.finalize(stores, job.task_id)
+            return False
+        case _:
+            assert_never(job.kind)
 
 
 def claim(stores: Stores, limit: int) -> list[Job]:
     """Lease up to `limit` due jobs, oldest tasks first, finalize steps before chunks."""
     settings = stores.settings
     now = utcnow()
-    until = now + timedelta(seconds=settings.chunk_lease_seconds)
+    until = _lease_end(stores, now)
     jobs: list[Job] = []
     failed: dict[str, int | None] = {}
     with stores.sessions.begin() as session:
@@ -60,7 +81,7 @@ def claim(stores: Stores, limit: int) -> list[Job]:
         )
         for task in finishing:
             task.finalize_leased_until = until
-            jobs.append(Job("finalize", task.id))
+            jobs.append(Job(JobKind.FINALIZE, task.id))
         due = session.execute(
             select(Chunk, Task)
             .join(Task, Task.id == Chunk.task_id)
@@ -95,10 +116,14 @@ def claim(stores: Stores, limit: int) -> list[Job]:
             chunk.attempts += 1
             chunk.lease_token = secrets.token_hex(8)
             chunk.leased_until = until
-            jobs.append(Job("chunk", chunk.task_id, chunk.idx, chunk.lease_token))
+            jobs.append(Job(JobKind.CHUNK, chunk.task_id, chunk.idx, chunk.lease_token))
     for task_id, registry_version_id in failed.items():
         records.release(stores, task_id, registry_version_id)
     return [job for job in jobs if job.task_id not in failed]
+
+
+def _lease_end(stores: Stores, now: datetime) -> datetime:
+    return now + timedelta(seconds=stores.settings.chunk_lease_seconds)
 
 
 def in_flight(stores: Stores) -> int:
@@ -136,21 +161,24 @@ def unclaim(stores: Stores, job: Job) -> None:
 
 def _hand_back(stores: Stores, job: Job, *, attempts: Any) -> None:  # attempts: SQL expression
     with stores.sessions.begin() as session:
-        if job.kind == "chunk":
-            session.execute(
-                update(Chunk)
-                .where(
-                    Chunk.task_id == job.task_id,
-                    Chunk.idx == job.idx,
-                    Chunk.lease_token == job.lease_token,  # still this dispatch's
-                    Chunk.status == "pending",
+        match job.kind:
+            case JobKind.CHUNK:
+                session.execute(
+                    update(Chunk)
+                    .where(
+                        Chunk.task_id == job.task_id,
+                        Chunk.idx == job.idx,
+                        Chunk.lease_token == job.lease_token,  # still this dispatch's
+                        Chunk.status == "pending",
+                    )
+                    .values(leased_until=None, attempts=attempts)
                 )
-                .values(leased_until=None, attempts=attempts)
-            )
-        else:
-            session.execute(
-                update(Task).where(Task.id == job.task_id).values(finalize_leased_until=None)
-            )
+            case JobKind.FINALIZE:
+                session.execute(
+                    update(Task).where(Task.id == job.task_id).values(finalize_leased_until=None)
+                )
+            case _:
+                assert_never(job.kind)
 
 
 def release_all(stores: Stores) -> None:
