@@ -11,8 +11,8 @@ cheaply.
 
 from __future__ import annotations
 
-from re import _constants as sre
-from re import _parser as sre_parse
+from numcheck.numbers.compiled.internals import sre_constants as sre
+from numcheck.numbers.compiled.internals import sre_parse
 
 ALL_DIGITS = (1 << 10) - 1
 

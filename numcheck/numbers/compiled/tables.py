@@ -18,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import phonenumbers
-from phonenumbers import PhoneMetadata, PhoneNumberType, carrier, timezone
-from phonenumbers import phonenumberutil as pnu
+from phonenumbers import PhoneMetadata, PhoneNumberType, timezone
 from phonenumbers.carrierdata import CARRIER_DATA, CARRIER_LONGEST_PREFIX
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
+from numcheck.numbers.compiled import internals
 from numcheck.numbers.compiled.automaton import Regex, build_automaton
 
 FORMAT_VERSION = 1
-MAX_NSN = pnu._MAX_LENGTH_FOR_NSN  # 17
+MAX_NSN = internals.MAX_LENGTH_FOR_NSN  # 17
 PAD = 10  # the digit code of padding: every automaton stays where it is
 
 _DESCS = (
@@ -230,13 +230,11 @@ def _trie(entries: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
 
 def _carrier_entries() -> tuple[dict[str, int], list[str]]:
     """Prefix -> English carrier name, as _find_lang resolves it (prefixes without one drop out)."""
-    from phonenumbers.prefix import _find_lang
-
     names: list[str] = []
     index: dict[str, int] = {}
     entries = {}
     for prefix, by_language in CARRIER_DATA.items():
-        name = _find_lang(by_language, "en", None, None)
+        name = internals.find_lang(by_language, "en", None, None)
         if name is None:
             continue
         if name not in index:
@@ -261,11 +259,9 @@ def build() -> Tables:
         return tz_index[joined]
 
     tz_entries = {prefix: tz_id(zones) for prefix, zones in TIMEZONE_DATA.items()}
-    tz_id(timezone._UNKNOWN_TIME_ZONE_LIST)
+    tz_id((timezone.UNKNOWN_TIMEZONE,))
     country_tz = {
-        cc: tz_id(
-            timezone._country_level_time_zones_for_number(phonenumbers.PhoneNumber(country_code=cc))
-        )
+        cc: tz_id(internals.country_level_time_zones(phonenumbers.PhoneNumber(country_code=cc)))
         for cc in start
     }
     carrier_trie, carrier_value = _trie(carrier_entries)
@@ -286,7 +282,11 @@ def build() -> Tables:
         tz_value=tz_value,
         tz_names=tz_names,
         country_tz=country_tz,
-        geo_mobile_countries=frozenset(pnu._GEO_MOBILE_COUNTRIES),
+        geo_mobile_countries=frozenset(
+            cc
+            for cc in start
+            if phonenumbers.is_number_type_geographical(PhoneNumberType.MOBILE, cc)
+        ),
     )
 
 
@@ -357,4 +357,4 @@ def load(cache_dir: Path) -> Tables:
 
 
 # The types name_for_number looks carriers up for, asked of the library rather than copied.
-CARRIER_TYPES = frozenset(t for t in TYPE_NAMES if carrier._is_mobile(t))
+CARRIER_TYPES = frozenset(t for t in TYPE_NAMES if internals.is_carrier_type(t))

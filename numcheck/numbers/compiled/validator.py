@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import phonenumbers
 from phonenumbers import PhoneMetadata, timezone
-from phonenumbers import phonenumberutil as pnu
 
 from numcheck.numbers import reference
+from numcheck.numbers.compiled import internals
 from numcheck.numbers.compiled import tables as compiled_tables
 from numcheck.numbers.compiled.tables import CARRIER_TYPES, MAX_NSN, PAD, TYPE_NAMES, Tables
 from numcheck.numbers.normalize import NotANumber, normalize_line
@@ -29,9 +29,9 @@ _WIDTH = 24  # "+" and 23 digits: room for a national prefix before 17 national 
 _COLUMNS = np.arange(_WIDTH)
 _PREFIX_DEPTH = 9  # longest carrier and time-zone prefixes (asserted when the tables are built)
 _UNSTRIPPABLE = (
-    pnu.ValidationResult.TOO_SHORT,
-    pnu.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
-    pnu.ValidationResult.INVALID_LENGTH,
+    phonenumbers.ValidationResult.TOO_SHORT,
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    phonenumbers.ValidationResult.INVALID_LENGTH,
 )
 _GEOGRAPHIC_TYPES = (
     phonenumbers.PhoneNumberType.FIXED_LINE,
@@ -108,7 +108,7 @@ class CompiledValidator:
         self._carrier_ok = np.array([t in CARRIER_TYPES for _, t, _ in outcomes], dtype=bool)
         self._carrier_names = np.array(tables.carrier_names + [""], dtype=object)  # -1 -> ""
         self._tz_names = np.array(tables.tz_names, dtype=object)
-        self._unknown_tz = tables.tz_names.index(";".join(timezone._UNKNOWN_TIME_ZONE_LIST))
+        self._unknown_tz = tables.tz_names.index(timezone.UNKNOWN_TIMEZONE)
         # Dense arrays indexed by the first three digits or by calling code, for the numpy steps.
         self._cc_of_prefix = np.zeros(1000, dtype=np.int64)
         self._cc_length_of_prefix = np.zeros(1000, dtype=np.int64)
@@ -279,8 +279,8 @@ class CompiledValidator:
         meta, prefix = found
         if not prefix.match(nsn):
             return nsn
-        _, potential, _ = pnu._maybe_strip_national_prefix_carrier_code(nsn, meta)
-        if pnu._test_number_length(potential, meta) in _UNSTRIPPABLE:
+        _, potential, _ = internals.strip_national_prefix_carrier_code(nsn, meta)
+        if internals.validate_length(potential, meta) in _UNSTRIPPABLE:
             return nsn
         return potential
 
