@@ -192,7 +192,9 @@ class AuditEntry(Base):
 
 
 class WebhookDelivery(Base):
-    """A status body owed to a task's callback_url, retried with backoff for up to an hour."""
+    """A status body owed to a task's callback_url, retried with backoff for up to an hour.
+    One row per task (task_id is unique); a server attempting it holds a lease on it, so
+    several servers never send it at once."""
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (Index("ix_webhook_deliveries_due", "delivered_at", "next_attempt_at"),)
@@ -208,3 +210,5 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     gave_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_token: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

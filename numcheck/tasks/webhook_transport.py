@@ -30,13 +30,17 @@ def post(
     """POST `body` to `url`, connecting only to `addresses`, all of it done by `deadline` (a
     time.monotonic() value). Raises httpx.HTTPError (a TimeoutException once the deadline
     passes)."""
-    transport = PinnedTransport(addresses, deadline, ssl_context)
-    # trust_env=False: a proxy from the environment would connect on our behalf, unchecked.
-    # No per-operation timeout of its own: the deadline bounds every operation.
-    with httpx.Client(
-        transport=transport, timeout=None, follow_redirects=False, trust_env=False
-    ) as client:
-        return client.post(url, content=body, headers=headers)
+    # The transport, not an httpx.Client: no proxy from the environment (it would connect on
+    # our behalf, unchecked), no redirects, and no request log line carrying the URL (a
+    # callback URL may hold the receiver's token).
+    request = httpx.Request("POST", url, content=body, headers=headers)
+    with PinnedTransport(addresses, deadline, ssl_context) as transport:
+        response = transport.handle_request(request)
+        try:
+            response.read()
+        finally:
+            response.close()
+    return response
 
 
 class PinnedTransport(httpx.HTTPTransport):

@@ -1,10 +1,17 @@
 """Webhooks: when a task with a callback_url ends, POST its status body there, signed.
 
 `X-Numcheck-Signature: sha256=<hex>` is HMAC-SHA256, keyed with the owner's webhook secret
-(GET /v1/account shows it), over `<X-Numcheck-Timestamp>.<body>`. A delivery is retried with
-backoff for up to an hour. Destinations that resolve to private, loopback or link-local
-addresses are refused (at creation and again before each attempt) unless the operator allows
-them.
+(GET /v1/account shows it), over `<X-Numcheck-Timestamp>.<body>`. Destinations that resolve to
+private, loopback or link-local addresses are refused (at creation and again at each attempt,
+on the addresses it connects to) unless the operator allows them.
+
+A delivery (one row per task in webhook_deliveries) is
+- owed once its task has ended: enqueueing is idempotent, so servers racing to enqueue the same
+  task are not an error;
+- attempted by one server at a time, which holds a lease on it (claimed with SELECT ... FOR
+  UPDATE SKIP LOCKED) for longer than an attempt can last;
+- then delivered, retried with backoff, or given up an hour after it was owed;
+- purged, and its task's callback_url forgotten, once delivered or given up long enough ago.
 """
 
 from __future__ import annotations
@@ -17,12 +24,16 @@ import secrets
 import ssl
 import threading
 import time
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+import numcheck
 from numcheck import errors
 from numcheck.storage.models import Task, User, WebhookDelivery, utcnow
 from numcheck.storage.stores import Stores
@@ -32,6 +43,10 @@ log = logging.getLogger(__name__)
 
 GIVE_UP_AFTER = timedelta(hours=1)
 MAX_BACKOFF_SECONDS = 300
+# A lease outlasts an attempt's deadline by this much: resolving the host (which the deadline
+# cannot interrupt) and recording the outcome happen under it too.
+LEASE_MARGIN = timedelta(seconds=60)
+ENQUEUE_BATCH = 100
 
 
 def check_callback_url(url: str, allow_private: bool) -> str:
@@ -42,11 +57,18 @@ def check_callback_url(url: str, allow_private: bool) -> str:
 
 
 def webhook_secret(session: Session, user_id: str) -> str:
-    """The user's signing secret, made on first use."""
-    user = session.get_one(User, user_id)
-    if user.webhook_secret is None:
-        user.webhook_secret = secrets.token_hex(32)
-    return user.webhook_secret
+    """The user's signing secret, made on first use. Made once even when servers race: only a
+    user still without one gets one, and everybody then reads the one that was stored."""
+    secret = session.scalar(select(User.webhook_secret).where(User.id == user_id))
+    if secret is None:
+        session.execute(
+            update(User)
+            .where(User.id == user_id, User.webhook_secret.is_(None))
+            .values(webhook_secret=secrets.token_hex(32))
+        )
+        secret = session.scalar(select(User.webhook_secret).where(User.id == user_id))
+    assert secret is not None
+    return secret
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -58,8 +80,21 @@ def _backoff(attempts: int) -> float:
     return min(MAX_BACKOFF_SECONDS, 2 ** max(0, attempts - 1))
 
 
-def _enqueue_finished(session: Session) -> None:
-    """A delivery for every ended task with a callback_url that has none yet."""
+@dataclass(frozen=True)
+class Attempt:
+    """A delivery leased for one attempt."""
+
+    delivery_id: int
+    task_id: str
+    url: str
+    body: bytes
+    secret: str
+    lease_token: str
+
+
+def enqueue_finished(session: Session) -> None:
+    """Owe a delivery to every ended task with a callback_url that has none yet. A task another
+    server enqueued meanwhile is skipped by the database (the task id is unique), not an error."""
     owed = session.scalars(
         select(Task)
         .where(
@@ -67,65 +102,112 @@ def _enqueue_finished(session: Session) -> None:
             Task.status.in_(records.TERMINAL),
             ~exists().where(WebhookDelivery.task_id == Task.id),
         )
-        .limit(100)
-    )
-    for task in owed:
-        webhook_secret(session, task.user_id)
-        session.add(
-            WebhookDelivery(
-                task_id=task.id,
-                user_id=task.user_id,
-                url=task.callback_url,
-                body=json.dumps(records.status_body(task), separators=(",", ":")),
-                attempts=0,
-                next_attempt_at=utcnow(),
-            )
-        )
-
-
-def deliver_due(stores: Stores, ssl_context: ssl.SSLContext) -> int:
-    """Send every delivery that is due; returns how many were attempted."""
-    with stores.sessions.begin() as session:
-        _enqueue_finished(session)
+        .limit(ENQUEUE_BATCH)
+    ).all()
+    if not owed:
+        return
     now = utcnow()
-    with stores.sessions.begin() as session:
-        due = [
-            (d.id, d.url, d.body, d.user_id, d.created_at)
-            for d in session.scalars(
-                select(WebhookDelivery)
-                .where(
-                    WebhookDelivery.delivered_at.is_(None),
-                    WebhookDelivery.gave_up_at.is_(None),
-                    WebhookDelivery.next_attempt_at <= now,
-                )
-                .limit(50)
-            )
-        ]
-        secrets_by_user = {user_id: webhook_secret(session, user_id) for _, _, _, user_id, _ in due}
-    settings = stores.settings
-    for delivery_id, url, body, user_id, created_at in due:
-        error = send(
-            url,
-            body.encode(),
-            secrets_by_user[user_id],
-            allow_private=settings.webhook_allow_private,
-            timeout_seconds=settings.webhook_timeout_seconds,
-            ssl_context=ssl_context,
+    session.execute(
+        _insert_unless_owed(session),
+        [
+            {
+                "task_id": task.id,
+                "user_id": task.user_id,
+                "url": task.callback_url,
+                "body": json.dumps(records.status_body(task), separators=(",", ":")),
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now,
+            }
+            for task in owed
+        ],
+    )
+
+
+def _insert_unless_owed(session: Session) -> Any:
+    """INSERT ... ON CONFLICT (task_id) DO NOTHING, in the database's own dialect."""
+    dialects = {"postgresql": postgresql, "sqlite": sqlite}
+    dialect = dialects[session.get_bind().dialect.name]
+    return dialect.insert(WebhookDelivery).on_conflict_do_nothing(index_elements=["task_id"])
+
+
+def claim_due(session: Session, limit: int, lease: timedelta) -> list[Attempt]:
+    """Lease up to `limit` due deliveries, the longest due first. Rows another server is
+    claiming at this moment are skipped (SKIP LOCKED on PostgreSQL; SQLite has one writer)."""
+    now = utcnow()
+    due = session.scalars(
+        select(WebhookDelivery)
+        .where(
+            WebhookDelivery.delivered_at.is_(None),
+            WebhookDelivery.gave_up_at.is_(None),
+            WebhookDelivery.next_attempt_at <= now,
+            or_(WebhookDelivery.leased_until.is_(None), WebhookDelivery.leased_until < now),
         )
-        with stores.sessions.begin() as session:
-            delivery = session.get_one(WebhookDelivery, delivery_id)
-            delivery.attempts += 1
-            if error is None:
-                delivery.delivered_at = utcnow()
-            elif utcnow() - created_at >= GIVE_UP_AFTER:
-                delivery.gave_up_at, delivery.last_error = utcnow(), error
-                log.warning(
-                    "webhook given up task_id=%s attempts=%d", delivery.task_id, delivery.attempts
-                )
-            else:
-                delivery.last_error = error
-                delivery.next_attempt_at = utcnow() + timedelta(seconds=_backoff(delivery.attempts))
-    return len(due)
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    attempts = []
+    for delivery in due:
+        delivery.lease_token = secrets.token_hex(8)
+        delivery.leased_until = now + lease
+        attempts.append(
+            Attempt(
+                delivery_id=delivery.id,
+                task_id=delivery.task_id,
+                url=delivery.url,
+                body=delivery.body.encode(),
+                secret=webhook_secret(session, delivery.user_id),
+                lease_token=delivery.lease_token,
+            )
+        )
+    return attempts
+
+
+def record(session: Session, attempt: Attempt, error: str | None) -> None:
+    """Note an attempt's outcome (`error` None: delivered) and hand its lease back. A failure
+    counts only while the lease is still this attempt's: once it expired, the server that took
+    the delivery over schedules it."""
+    delivery = session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.id == attempt.delivery_id).with_for_update()
+    ).one_or_none()
+    if delivery is None or delivery.delivered_at is not None:
+        return
+    if error is not None and delivery.lease_token != attempt.lease_token:
+        return
+    now = utcnow()
+    delivery.attempts += 1
+    delivery.lease_token = delivery.leased_until = None
+    if error is None:
+        delivery.delivered_at = now
+    elif now - delivery.created_at >= GIVE_UP_AFTER:
+        delivery.gave_up_at, delivery.last_error = now, error[:200]
+        log.warning("webhook given up task_id=%s attempts=%d", attempt.task_id, delivery.attempts)
+    else:
+        delivery.last_error = error[:200]
+        delivery.next_attempt_at = now + timedelta(seconds=_backoff(delivery.attempts))
+        log.info(
+            "webhook attempt failed task_id=%s attempts=%d error=%s",
+            attempt.task_id,
+            delivery.attempts,
+            error,
+        )
+
+
+def deliver(stores: Stores, attempt: Attempt, ssl_context: ssl.SSLContext) -> str | None:
+    """Make a leased attempt and record it; returns its error (None: delivered)."""
+    settings = stores.settings
+    error = send(
+        attempt.url,
+        attempt.body,
+        attempt.secret,
+        allow_private=settings.webhook_allow_private,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        ssl_context=ssl_context,
+    )
+    with stores.sessions.begin() as session:
+        record(session, attempt, error)
+    return error
 
 
 def send(
@@ -149,6 +231,7 @@ def send(
         addresses = webhook_addresses.checked_addresses(target, allow_private)
         timestamp = str(int(time.time()))
         headers = {
+            "User-Agent": f"numcheck/{numcheck.__version__}",
             "Content-Type": "application/json",
             "X-Numcheck-Timestamp": timestamp,
             "X-Numcheck-Signature": sign(secret, timestamp, body),
@@ -167,8 +250,10 @@ class WebhookSender:
     """A thread of the API process that delivers due webhooks about once a second."""
 
     def __init__(self, stores: Stores, interval: float = 1.0) -> None:
+        settings = stores.settings
         self._stores = stores
         self._interval = interval
+        self._lease = timedelta(seconds=settings.webhook_timeout_seconds) + LEASE_MARGIN
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
 
@@ -183,6 +268,11 @@ class WebhookSender:
         ssl_context = httpx.create_ssl_context()  # the CA bundle, loaded once
         while not self._stop.wait(self._interval):
             try:
-                deliver_due(self._stores, ssl_context)
+                with self._stores.sessions.begin() as session:
+                    enqueue_finished(session)
+                with self._stores.sessions.begin() as session:
+                    claimed = claim_due(session, 50, self._lease)
+                for attempt in claimed:
+                    deliver(self._stores, attempt, ssl_context)
             except Exception:
                 log.exception("webhook delivery round failed; retrying")

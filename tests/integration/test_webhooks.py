@@ -8,26 +8,33 @@ import json
 import sqlite3
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.conftest import Server, free_port, submit
+from tests.conftest import BUCKET, Server, free_port, fresh_postgres, submit
 
 
 class Receiver:
-    """A local endpoint that fails its first `failures` deliveries with 500."""
+    """A local endpoint that fails its first `failures` deliveries with 500 and takes `delay`
+    seconds over each answer; it counts the deliveries it accepted per task."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, delay: float = 0) -> None:
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.per_task: Counter[str] = Counter()
         self.attempts = 0
+        lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.attempts += 1
-                status = 500 if receiver.attempts <= failures else 204
-                if status == 204:
-                    receiver.received.append((dict(self.headers.items()), body))
+                time.sleep(delay)
+                with lock:
+                    receiver.attempts += 1
+                    status = 500 if receiver.attempts <= failures else 204
+                    if status == 204:
+                        receiver.received.append((dict(self.headers.items()), body))
+                        receiver.per_task[json.loads(body)["task_id"]] += 1
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -35,7 +42,7 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = HTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
 
@@ -70,6 +77,8 @@ def test_delivered_signed_and_retried(start_server) -> None:
         assert flaky.attempts == 3  # two failures, then delivered; never twice after success
         time.sleep(1.5)
         assert len(ok.received) == 1 and ok.attempts == 1
+        log = server.log()  # a callback URL may carry the receiver's token: never logged
+        assert "task_id=" + first in log and ok.url not in log and flaky.url not in log
     finally:
         ok.server.shutdown()
         flaky.server.shutdown()
@@ -130,3 +139,38 @@ def test_malformed_callback_urls_are_refused_and_create_nothing(start_server) ->
         }
         assert client.get("/v1/tasks").json()["tasks"] == []
     assert created_state(server) == before
+
+
+def test_two_api_servers_on_one_database_deliver_each_task_exactly_once(
+    tmp_path, s3_endpoint
+) -> None:
+    # A slow receiver widens the window in which both servers could pick the same delivery.
+    receiver = Receiver(delay=0.5)
+    with fresh_postgres() as database:
+        env = {
+            "NUMCHECK_DATABASE_URL": database,
+            "NUMCHECK_STORAGE_URL": f"s3://{BUCKET}/webhooks",
+            "NUMCHECK_WEBHOOK_ALLOW_PRIVATE": "true",
+            "NUMCHECK_MAX_ACTIVE_TASKS": "100",
+        }
+        servers = [Server(tmp_path / f"api-{n}", env=env) for n in range(2)]
+        assert servers[0].cli("db", "upgrade").returncode == 0
+        try:
+            for server in servers:
+                server.start()
+            key = servers[0].admin_key
+            task_ids = []
+            for n in range(12):
+                with servers[n % 2].client(key) as client:
+                    created = submit(client, b"+12025550101\n", callback_url=receiver.url)
+                    assert created.status_code == 200, created.text
+                    task_ids.append(created.json()["task_id"])
+            receiver.wait(len(task_ids), timeout=120)
+            time.sleep(3)  # both servers sweep every second: a duplicate would have come by now
+            assert receiver.per_task == {task_id: 1 for task_id in task_ids}
+            for server in servers:
+                assert "webhook delivery round failed" not in server.log()
+        finally:
+            for server in servers:
+                server.stop()
+            receiver.server.shutdown()

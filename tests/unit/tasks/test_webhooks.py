@@ -5,21 +5,32 @@ ledger on a real database."""
 from __future__ import annotations
 
 import ipaddress
+import json
+import secrets
 import socket
 import ssl
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from numcheck import errors
+from numcheck import errors, ids
+from numcheck.config import Settings
+from numcheck.storage import db
+from numcheck.storage.models import Task, User, WebhookDelivery, utcnow
+from numcheck.storage.stores import Stores
 from numcheck.tasks import webhook_addresses, webhooks
+from tests.conftest import fresh_postgres
 
 PUBLIC = [
     "8.8.8.8",
@@ -364,3 +375,209 @@ def test_an_attempt_ends_at_its_deadline_however_the_receiver_dribbles(dns: Reso
         assert dribbler.hung_up.wait(10)
     finally:
         dribbler.close()
+
+
+# --- the delivery ledger, on SQLite and on PostgreSQL ---
+
+LEASE = timedelta(seconds=70)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
+    with ExitStack() as stack:
+        database_url = None
+        if request.param == "postgresql":
+            database_url = stack.enter_context(fresh_postgres())
+        opened = Stores.open(Settings(data_dir=tmp_path / "data", database_url=database_url))
+        stack.callback(opened.close)
+        db.upgrade(opened.engine)
+        yield opened
+
+
+@pytest.fixture
+def postgres_stores(tmp_path: Path) -> Iterator[Stores]:
+    with fresh_postgres() as database_url:
+        opened = Stores.open(Settings(data_dir=tmp_path / "data", database_url=database_url))
+        db.upgrade(opened.engine)
+        yield opened
+        opened.close()
+
+
+def ended_tasks(stores: Stores, count: int, url: str = "https://hooks.example/x") -> list[str]:
+    """`count` exported tasks of one user, each with a callback_url."""
+    with stores.sessions.begin() as session:
+        user = with_secret(new_user(session))
+        now = utcnow()
+        tasks = [
+            Task(
+                id=ids.new_task_id(),
+                user_id=user.id,
+                task_type="validate",
+                status="exported",
+                total=1,
+                success=1,
+                failure=0,
+                chunk_count=1,
+                chunks_done=1,
+                callback_url=url,
+                created_at=now,
+                updated_at=now,
+            )
+            for n in range(count)
+        ]
+        session.add_all(tasks)
+    return [task.id for task in tasks]
+
+
+def new_user(session: Session) -> User:
+    user = User(id=ids.new_user_id(), name=f"user-{secrets.token_hex(4)}")
+    session.add(user)
+    session.flush()
+    return user
+
+
+def with_secret(user: User) -> User:
+    """The user as after a first GET /v1/account: claims then only read the secret."""
+    user.webhook_secret = secrets.token_hex(32)
+    return user
+
+
+def deliveries(stores: Stores) -> dict[str, WebhookDelivery]:
+    with stores.sessions() as session:
+        return {d.task_id: d for d in session.scalars(select(WebhookDelivery))}
+
+
+def enqueue(stores: Stores) -> None:
+    with stores.sessions.begin() as session:
+        webhooks.enqueue_finished(session)
+
+
+def claim(stores: Stores, limit: int = 10) -> list[webhooks.Attempt]:
+    with stores.sessions.begin() as session:
+        return webhooks.claim_due(session, limit, LEASE)
+
+
+def test_each_ended_task_is_owed_one_delivery(stores: Stores) -> None:
+    task_ids = ended_tasks(stores, 3)
+    enqueue(stores)
+    enqueue(stores)
+    owed = deliveries(stores)
+    assert sorted(owed) == sorted(task_ids)
+    assert json.loads(owed[task_ids[0]].body)["status"] == "exported"
+
+
+def test_servers_enqueueing_the_same_task_at_once_is_not_an_error(
+    postgres_stores: Stores,
+) -> None:
+    [task_id] = ended_tasks(postgres_stores, 1)
+    first = postgres_stores.sessions()
+    webhooks.enqueue_finished(first)  # inserted, not committed: the other server cannot see it
+    outcome: list[IntegrityError | None] = []
+
+    def other_server() -> None:
+        try:
+            with postgres_stores.sessions.begin() as second:
+                webhooks.enqueue_finished(second)  # waits on the first one's unique key
+            outcome.append(None)
+        except IntegrityError as exc:  # the duplicate task id, as it was before
+            outcome.append(exc)
+
+    racing = threading.Thread(target=other_server)
+    racing.start()
+    racing.join(1)
+    assert racing.is_alive()  # blocked on the first transaction's row
+    first.commit()
+    first.close()
+    racing.join(30)
+    assert outcome == [None]
+    assert list(deliveries(postgres_stores)) == [task_id]
+
+
+def test_a_leased_delivery_is_not_claimed_again_until_the_lease_expires(stores: Stores) -> None:
+    [task_id] = ended_tasks(stores, 1)
+    enqueue(stores)
+    [attempt] = claim(stores)
+    assert attempt.task_id == task_id
+    assert claim(stores) == []  # another server's round, while the attempt runs
+    with stores.sessions.begin() as session:
+        session.execute(
+            update(WebhookDelivery).values(leased_until=utcnow() - timedelta(seconds=1))
+        )
+    [again] = claim(stores)  # the attempt's server died: the lease ran out
+    assert again.task_id == task_id and again.lease_token != attempt.lease_token
+
+
+def test_servers_claiming_at_once_take_different_deliveries(postgres_stores: Stores) -> None:
+    ended_tasks(postgres_stores, 4)
+    enqueue(postgres_stores)
+    with postgres_stores.sessions.begin() as first:
+        mine = webhooks.claim_due(first, 2, LEASE)
+        with postgres_stores.sessions.begin() as second:  # not blocked: SKIP LOCKED
+            theirs = webhooks.claim_due(second, 10, LEASE)
+    assert len(mine) == 2 and len(theirs) == 2
+    assert {a.delivery_id for a in mine}.isdisjoint(a.delivery_id for a in theirs)
+
+
+def test_outcomes_deliver_retry_and_give_up(stores: Stores) -> None:
+    delivered_id, retried_id, abandoned_id = ended_tasks(stores, 3)
+    enqueue(stores)
+    with stores.sessions.begin() as session:
+        session.execute(  # owed for over an hour: its next failure is its last
+            update(WebhookDelivery)
+            .where(WebhookDelivery.task_id == abandoned_id)
+            .values(created_at=utcnow() - webhooks.GIVE_UP_AFTER)
+        )
+    by_task = {a.task_id: a for a in claim(stores)}
+    with stores.sessions.begin() as session:
+        webhooks.record(session, by_task[delivered_id], None)
+        webhooks.record(session, by_task[retried_id], "HTTP 500")
+        webhooks.record(session, by_task[abandoned_id], "ReadTimeout")
+    rows = deliveries(stores)
+    assert rows[delivered_id].delivered_at is not None and rows[delivered_id].attempts == 1
+    assert rows[retried_id].delivered_at is None and rows[retried_id].gave_up_at is None
+    assert rows[retried_id].last_error == "HTTP 500"
+    assert rows[retried_id].next_attempt_at > utcnow()
+    assert rows[abandoned_id].gave_up_at is not None
+    assert all(row.leased_until is None for row in rows.values())
+    assert claim(stores) == []  # delivered, backing off, given up
+
+
+def test_a_late_failure_leaves_a_lease_taken_over_alone(stores: Stores) -> None:
+    ended_tasks(stores, 1)
+    enqueue(stores)
+    [slow] = claim(stores)
+    with stores.sessions.begin() as session:
+        session.execute(
+            update(WebhookDelivery).values(leased_until=utcnow() - timedelta(seconds=1))
+        )
+    [taken_over] = claim(stores)
+    with stores.sessions.begin() as session:
+        webhooks.record(session, slow, "ReadTimeout")  # the first server, finally giving up
+    [row] = deliveries(stores).values()
+    assert row.attempts == 0 and row.lease_token == taken_over.lease_token
+    with stores.sessions.begin() as session:
+        webhooks.record(session, taken_over, None)
+    [row] = deliveries(stores).values()
+    assert row.delivered_at is not None and row.attempts == 1
+
+
+def test_servers_making_a_users_secret_at_once_agree_on_it(postgres_stores: Stores) -> None:
+    with postgres_stores.sessions.begin() as session:
+        user_id = new_user(session).id
+    first = postgres_stores.sessions()
+    made_first = webhooks.webhook_secret(first, user_id)
+    seen: list[str] = []
+
+    def other_server() -> None:
+        with postgres_stores.sessions.begin() as second:
+            seen.append(webhooks.webhook_secret(second, user_id))
+
+    racing = threading.Thread(target=other_server)
+    racing.start()
+    racing.join(1)
+    first.commit()
+    first.close()
+    racing.join(30)
+    assert seen == [made_first]
+    with postgres_stores.sessions() as session:
+        assert webhooks.webhook_secret(session, user_id) == made_first
