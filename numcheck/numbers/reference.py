@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import carrier, timezone
 
 from numcheck.numbers.normalize import NotANumber
 
@@ -26,7 +25,18 @@ _TYPE_NAMES = {
     if name.isupper()
 }
 
+# The `reason` column: why a parsed number is not valid, from is_possible_number_with_reason.
+INVALID_REASONS = {
+    phonenumbers.ValidationResult.IS_POSSIBLE: "invalid_but_possible",
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "possible_local_only",
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "invalid_country_code",
+    phonenumbers.ValidationResult.TOO_SHORT: "too_short",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "invalid_length",
+    phonenumbers.ValidationResult.TOO_LONG: "too_long",
+}
+
 METADATA_VERSION = phonenumbers.__version__
+LANGUAGE = "en"  # of carrier names, country names and locations
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +48,12 @@ class Description:
     type: str
     region: str
     carrier: str
-    timezones: str
+    timezones: str  # ";"-joined; "" when the metadata knows none
+    national: str
+    international: str
+    country: str  # "" when the number could belong to several countries
+    location: str
+    reason: str  # "" for a valid number
 
 
 def parse(candidate: str, default_region: str | None = None) -> phonenumbers.PhoneNumber:
@@ -51,12 +66,26 @@ def parse(candidate: str, default_region: str | None = None) -> phonenumbers.Pho
 
 def describe(number: phonenumbers.PhoneNumber) -> Description:
     """Everything `phonenumbers` says about a parsed number."""
+    # Imported here: the geocoder loads ~100 MB of geodata, which only the reference needs.
+    from phonenumbers import carrier, geocoder, timezone
+
     region = phonenumbers.region_code_for_number(number)
+    valid = phonenumbers.is_valid_number(number)
+    zones = timezone.time_zones_for_number(number)
     return Description(
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-        valid=phonenumbers.is_valid_number(number),
+        valid=valid,
         type=_TYPE_NAMES[phonenumbers.number_type(number)],
         region="" if region in (None, "ZZ") else region,
-        carrier=carrier.name_for_number(number, "en"),
-        timezones=";".join(timezone.time_zones_for_number(number)),
+        carrier=carrier.name_for_number(number, LANGUAGE),
+        timezones="" if tuple(zones) == (timezone.UNKNOWN_TIMEZONE,) else ";".join(zones),
+        national=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL),
+        international=phonenumbers.format_number(
+            number, phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        ),
+        country=geocoder.country_name_for_number(number, LANGUAGE),
+        location=geocoder.description_for_number(number, LANGUAGE),
+        reason=""
+        if valid
+        else INVALID_REASONS[phonenumbers.is_possible_number_with_reason(number)],
     )

@@ -100,7 +100,9 @@ def test_create_and_get_with_the_reference_curl_commands(
     assert status["result_url"].startswith(f"{server.url}/results/{body['task_id']}.zip?")
 
     files = download_zip(status)
-    assert files["results.csv"].splitlines()[0] == "Number,valid,type,region,carrier,timezones"
+    assert files["results.csv"].splitlines()[0] == (
+        "Number,valid,type,region,carrier,timezones,national,international,country,location,reason"
+    )
     assert files["failed.csv"].splitlines() == ["line,input,reason", "4,not a number,not_a_number"]
     summary = json.loads(files["summary.json"])
     assert summary["status"] == "exported" and summary["task_id"] == body["task_id"]

@@ -177,7 +177,20 @@ def test_csv_with_header_id_passthrough_and_gzip(server: Server, admin_key: str)
         status = _wait(client, created.json()["task_id"])
         files = _zip(status)
         rows = list(csv.reader(io.StringIO(files["results.csv"])))
-        assert rows[0] == ["Number", "valid", "type", "region", "carrier", "timezones", "customer"]
+        assert rows[0] == [
+            "Number",
+            "valid",
+            "type",
+            "region",
+            "carrier",
+            "timezones",
+            "national",
+            "international",
+            "country",
+            "location",
+            "reason",
+            "customer",
+        ]
         assert [(r[0], r[-1]) for r in rows[1:]] == [
             ("+12025550101", "c1"),
             ("+4915112345678", "c3"),

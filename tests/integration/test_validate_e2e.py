@@ -1,5 +1,5 @@
-"""A 20,000-line file over ~40 regions plus malformed lines, checked row by row against
-`phonenumbers` itself."""
+"""A 20,000-line file over ~40 regions plus malformed lines, checked row by row and column by
+column against `phonenumbers` itself."""
 
 import csv
 import io
@@ -7,7 +7,7 @@ import random
 
 import phonenumbers
 import pytest
-from phonenumbers import carrier, timezone
+from phonenumbers import carrier, geocoder, timezone
 
 from tests.conftest import Server, download_zip, submit, wait_for_status
 
@@ -38,6 +38,27 @@ REASONS = {
     phonenumbers.NumberParseException.TOO_SHORT_NSN: "too_short",
     phonenumbers.NumberParseException.TOO_LONG: "too_long",
 }
+NOT_VALID_REASONS = {
+    phonenumbers.ValidationResult.IS_POSSIBLE: "invalid_but_possible",
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "possible_local_only",
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "invalid_country_code",
+    phonenumbers.ValidationResult.TOO_SHORT: "too_short",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "invalid_length",
+    phonenumbers.ValidationResult.TOO_LONG: "too_long",
+}
+HEADER = [
+    "Number",
+    "valid",
+    "type",
+    "region",
+    "carrier",
+    "timezones",
+    "national",
+    "international",
+    "country",
+    "location",
+    "reason",
+]
 
 
 def spell(e164: str, rng: random.Random) -> str:
@@ -84,11 +105,15 @@ def corpus(size: int, seed: int = 7) -> tuple[list[str], dict[int, str], dict[in
     return lines, canonical, malformed
 
 
-def expected_outcome(candidate: str) -> tuple[str, ...] | str:
+def expected_outcome(candidate: str, default_region: str | None = None) -> tuple[str, ...] | str:
     try:
-        number = phonenumbers.parse(candidate, None)
+        number = phonenumbers.parse(candidate, default_region)
     except phonenumbers.NumberParseException as exc:
         return REASONS[exc.error_type]
+    return expected_row(number)
+
+
+def expected_row(number: phonenumbers.PhoneNumber) -> tuple[str, ...]:
     region = phonenumbers.region_code_for_number(number)
     type_name = next(
         name.lower()
@@ -96,13 +121,20 @@ def expected_outcome(candidate: str) -> tuple[str, ...] | str:
         if name.isupper()
         and getattr(phonenumbers.PhoneNumberType, name) == phonenumbers.number_type(number)
     )
+    valid = phonenumbers.is_valid_number(number)
+    zones = timezone.time_zones_for_number(number)
     return (
         phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-        "yes" if phonenumbers.is_valid_number(number) else "no",
+        "yes" if valid else "no",
         type_name,
         region if region and region != "ZZ" else "",
         carrier.name_for_number(number, "en"),
-        ";".join(timezone.time_zones_for_number(number)),
+        "" if list(zones) == [timezone.UNKNOWN_TIMEZONE] else ";".join(zones),
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL),
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
+        geocoder.country_name_for_number(number, "en"),
+        geocoder.description_for_number(number, "en"),
+        "" if valid else NOT_VALID_REASONS[phonenumbers.is_possible_number_with_reason(number)],
     )
 
 
@@ -128,7 +160,7 @@ def test_every_row_equals_phonenumbers(server: Server, admin_key: str) -> None:
                 expected_rows.append(outcome)
 
     rows = list(csv.reader(io.StringIO(files["results.csv"])))
-    assert rows[0] == ["Number", "valid", "type", "region", "carrier", "timezones"]
+    assert rows[0] == HEADER
     assert [tuple(row) for row in rows[1:]] == expected_rows  # same values, input order
     failed = list(csv.reader(io.StringIO(files["failed.csv"])))
     assert failed[0] == ["line", "input", "reason"]
@@ -141,6 +173,9 @@ def test_every_row_equals_phonenumbers(server: Server, admin_key: str) -> None:
     # The corpus really exercises what it claims to.
     assert len({r[3] for r in expected_rows}) >= 35
     assert {"yes", "no"} <= {r[1] for r in expected_rows}
+    assert len({r[9] for r in expected_rows}) >= 300  # locations: cities and areas
+    assert {r[10] for r in expected_rows} >= {"", "invalid_but_possible"}
+    assert any(r[5] == "" for r in expected_rows) and any(r[8] == "" for r in expected_rows)
     assert set(dict(expected_failures).values()) >= {
         "not_a_number",
         "invalid_country_code",
@@ -163,3 +198,7 @@ def test_default_region_reads_national_format(server: Server, admin_key: str) ->
     assert [row[0] for row in rows] == expected
     assert rows[0][:4] == ["+12025551234", "yes", "fixed_line_or_mobile", "US"]
     assert rows[2][3] == "DE"
+    # Read against a region, a number still gets every column phonenumbers gives it.
+    assert [tuple(row) for row in rows] == [
+        expected_outcome(text, "US") for text in ("2025551234", "0301234567", "+4930123456")
+    ]

@@ -6,7 +6,8 @@ place in numcheck that touches a private name: each one is resolved by `_private
 naming it when an upgrade removed it, and tests/unit/numbers/test_internals.py probes what each
 one does, so a change of meaning fails loudly too, naming the name.
 
-Names only needed while building the tables are resolved when first called, not at import.
+Names only needed while building the tables (`phonenumbers.geocoder` loads ~100 MB of geodata
+when imported) are resolved when first called, not at import.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ strip_national_prefix_carrier_code: Callable[[str, Any], tuple[str, str, bool]] 
 validate_length: Callable[[str, Any], int] = _private(
     "phonenumbers.phonenumberutil", "_test_number_length"
 )
+# The pattern format_number rewrites the first group of a format with (NATIONAL format).
+FIRST_GROUP_PATTERN: Any = _private("phonenumbers.phonenumberutil", "_FIRST_GROUP_PATTERN")
 
 # -- lookups used while building the tables (resolved on first call) ----------------------------
 
@@ -97,3 +100,11 @@ def is_carrier_type(number_type: int) -> bool:
 def country_level_time_zones(number: phonenumbers.PhoneNumber) -> tuple[str, ...]:
     """phonenumbers.timezone._country_level_time_zones_for_number: zones of the whole code."""
     return tuple(_private("phonenumbers.timezone", "_country_level_time_zones_for_number")(number))
+
+
+def region_display_name(region: str, lang: str) -> str:
+    """phonenumbers.geocoder._region_display_name: a region's name as the geocoder gives it.
+
+    Imports phonenumbers.geocoder, which loads all geodata: call it only while building.
+    """
+    return str(_private("phonenumbers.geocoder", "_region_display_name")(region, lang))

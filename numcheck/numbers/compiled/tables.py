@@ -1,31 +1,32 @@
 """Compile the installed `phonenumbers` metadata into lookup tables (built once, cached on disk).
 
-What is compiled, per calling code: the national-number patterns of every type and the
-leading-digit patterns of every region sharing the code, as one digit automaton whose final
-state, with the number's length, decides (valid, type, region) exactly as `number_type`,
-`is_valid_number` and `region_code_for_number` would; plus longest-prefix tries for carrier
-names and time zones. The cache is keyed by the phonenumbers version, so upgrading the library
-rebuilds it.
+What is compiled, per calling code: the national-number patterns of every type, the
+leading-digit patterns of every region sharing the code and the patterns of every number
+format of its main region, as one digit automaton. Its final state, with the number's length,
+decides (valid, type, region, country) exactly as `is_valid_number`, `number_type`,
+`region_code_for_number` and `country_name_for_number` would, and which format
+`format_number` picks (formats.py turns each format into slicing templates). Plus: possible
+length reasons per (code, length), and longest-prefix tries for carrier names and time zones.
+The geocoder's data is compiled separately, on first need (geocoding.py). The cache is keyed by
+the phonenumbers version, so upgrading the library rebuilds it.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import phonenumbers
-from phonenumbers import PhoneMetadata, PhoneNumberType, timezone
-from phonenumbers.carrierdata import CARRIER_DATA, CARRIER_LONGEST_PREFIX
-from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
+from phonenumbers import PhoneMetadata, PhoneNumberType
 
-from numcheck.numbers.compiled import internals
+from numcheck.numbers.compiled import formats, internals
 from numcheck.numbers.compiled.automaton import Regex, build_automaton
+from numcheck.numbers.compiled.cachefiles import read_directory, write_directory
+from numcheck.numbers.compiled.geocoding import digit_trie
+from numcheck.numbers.reference import INVALID_REASONS
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_NSN = internals.MAX_LENGTH_FOR_NSN  # 17
 PAD = 10  # the digit code of padding: every automaton stays where it is
 
@@ -55,6 +56,10 @@ _SPECIAL_TYPES = (
 TYPE_NAMES = {
     getattr(PhoneNumberType, name): name.lower() for name in dir(PhoneNumberType) if name.isupper()
 }
+# The `reason` column's words; index 0: none (the number is valid).
+REASONS = ("", *INVALID_REASONS.values())
+
+Outcome = tuple[bool, int, str, str]  # (valid, PhoneNumberType, region, country's region or "")
 
 
 @dataclass
@@ -63,18 +68,34 @@ class Tables:
 
     transitions: np.ndarray  # int32 [states, 11]: next state per digit; column 10 = padding
     outcome_of: np.ndarray  # int32 [states, MAX_NSN + 1]: outcome index per (state, length)
-    outcomes: list[tuple[bool, int, str]]  # (valid, PhoneNumberType, region)
+    national_rule: np.ndarray  # int32 [states]: the NATIONAL format rule chosen, -1 for none
+    international_rule: np.ndarray  # int32 [states]: the same for INTERNATIONAL
+    rule_template: np.ndarray  # int32 [rules, MAX_NSN + 1]: template per length, -1: re.sub
+    plain_national: np.ndarray  # int32 [MAX_NSN + 1]: template of the bare national number
+    plain_international: np.ndarray  # int32 [1000, MAX_NSN + 1]: "+cc " and the number
+    template_source: np.ndarray  # int8 [templates, width]: digit index or formats.LITERAL
+    template_literal: np.ndarray  # uint8 [templates, width]
+    template_length: np.ndarray  # int32 [templates]
+    reason_of: np.ndarray  # int8 [1000, MAX_NSN + 1]: index into REASONS of a non-valid number
+    carrier_trie: np.ndarray  # int32 [nodes, 11]
+    carrier_value: np.ndarray  # int32 [nodes]: index into carrier_names or -1
+    tz_trie: np.ndarray
+    tz_value: np.ndarray
+    outcomes: list[Outcome]
+    rules: list[tuple[str, str]]  # (pattern, re.sub template) of each format rule
     start: dict[int, int]  # calling code -> start state
     cc_prefix: dict[str, tuple[int, int]]  # 3 leading digits -> (calling code, its length)
     strip_first_digits: dict[int, str]  # calling code -> digits a national prefix may start with
-    carrier_trie: np.ndarray  # int32 [nodes, 11]
-    carrier_value: np.ndarray  # int32 [nodes]: index into carrier_names or -1
     carrier_names: list[str]
-    tz_trie: np.ndarray
-    tz_value: np.ndarray
+    carrier_types: list[int]  # the types carrier.name_for_number looks carriers up for
     tz_names: list[str]  # time zones joined with ';'
+    unknown_tz: int  # index into tz_names of the "unknown" answer
     country_tz: dict[int, int]  # calling code -> index into tz_names (country-level lookup)
-    geo_mobile_countries: frozenset[int]
+    geo_mobile_countries: list[int]  # codes whose mobile numbers are geographic
+    mobile_tokens: dict[int, str]  # calling code -> country_mobile_token (Argentina's 9)
+
+
+_ARRAYS = tuple(f.name for f in fields(Tables) if f.type == "np.ndarray")
 
 
 def _metadata(cc: int, region: str) -> PhoneMetadata | None:
@@ -116,8 +137,9 @@ def _classify(
     leading: dict[str, int],
     accepted: frozenset[int],
     length: int,
-) -> tuple[bool, int, str]:
-    """region_code_for_number, number_type and is_valid_number for one automaton outcome."""
+) -> Outcome:
+    """region_code_for_number, number_type, is_valid_number and the region whose name
+    country_name_for_number gives, for one automaton outcome."""
     region: str | None
     if len(regions) == 1:
         region = regions[0]
@@ -136,20 +158,54 @@ def _classify(
             ):
                 region = candidate
                 break
+    country = _country_region(cc, regions, patterns, accepted, length)
     meta = _metadata(cc, region) if region is not None else None
     if meta is None:
-        return (False, PhoneNumberType.UNKNOWN, region or "")
+        return (False, PhoneNumberType.UNKNOWN, region or "", country)
     number_type = _type_helper(meta, patterns[region], accepted, length)  # type: ignore[index]
-    return (number_type != PhoneNumberType.UNKNOWN, number_type, region)  # type: ignore[return-value]
+    return (number_type != PhoneNumberType.UNKNOWN, number_type, region, country)  # type: ignore[return-value]
 
 
-def _compile_calling_codes(regex: Regex):  # type: ignore[no-untyped-def]
-    transitions: list[list[int]] = []
-    outcome_rows: list[list[int]] = []
-    outcomes: list[tuple[bool, int, str]] = []
-    outcome_index: dict[tuple[bool, int, str], int] = {}
-    start: dict[int, int] = {}
-    strip_first_digits: dict[int, str] = {}
+def _country_region(
+    cc: int,
+    regions: tuple[str, ...],
+    patterns: dict[str, dict[str, int]],
+    accepted: frozenset[int],
+    length: int,
+) -> str:
+    """country_name_for_number's region: the code's only region, else the one region the number
+    is valid for ("ZZ" for none, "" for several: no name)."""
+    if len(regions) == 1:
+        return regions[0]
+    found = "ZZ"
+    for candidate in regions:
+        meta = _metadata(cc, candidate.upper())
+        if meta is None:
+            continue  # is_valid_number_for_region: no metadata, not valid
+        if _type_helper(meta, patterns[candidate], accepted, length) != PhoneNumberType.UNKNOWN:
+            if found != "ZZ":
+                return ""
+            found = candidate
+    return found
+
+
+@dataclass
+class _Compiled:
+    transitions: list[list[int]]
+    outcome_rows: list[list[int]]
+    national_rule: list[int]
+    international_rule: list[int]
+    outcomes: list[Outcome]
+    rules: list[formats.Rule]
+    rules_cc: list[int]
+    rules_international: list[bool]
+    start: dict[int, int]
+    strip_first_digits: dict[int, str]
+
+
+def _compile_calling_codes(regex: Regex) -> _Compiled:
+    out = _Compiled([], [], [], [], [], [], [], [], {}, {})
+    outcome_index: dict[Outcome, int] = {}
     for cc in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE):
         regions = tuple(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc])
         nodes: list[int] = []
@@ -168,32 +224,99 @@ def _compile_calling_codes(regex: Regex):  # type: ignore[no-untyped-def]
             if meta.leading_digits is not None:
                 leading[region] = len(nodes)
                 nodes.append(regex.cat(regex.parse(meta.leading_digits), regex.ANY_STAR))
+        main = _metadata(cc, regions[0])
+        national, international = formats.rules_for(main) if main is not None else ([], [])
+        national_nodes = _rule_nodes(regex, national, nodes)
+        international_nodes = _rule_nodes(regex, international, nodes)
+        national_base = len(out.rules)
+        international_base = national_base + len(national)
+        out.rules += national + international
+        out.rules_cc += [cc] * (len(national) + len(international))
+        out.rules_international += [False] * len(national) + [True] * len(international)
+
         local_transitions, accepted = build_automaton(regex, nodes)
-        base = len(transitions)
-        start[cc] = base + 1
+        base = len(out.transitions)
+        out.start[cc] = base + 1
+        memo: dict[tuple[frozenset[int], int], int] = {}
         for state, row in enumerate(local_transitions):
-            transitions.append([base + target for target in row] + [base + state])
+            out.transitions.append([base + target for target in row] + [base + state])
             outcome_row = []
             for length in range(MAX_NSN + 1):
-                outcome = _classify(cc, regions, patterns, leading, accepted[state], length)
-                if outcome not in outcome_index:
-                    outcome_index[outcome] = len(outcomes)
-                    outcomes.append(outcome)
-                outcome_row.append(outcome_index[outcome])
-            outcome_rows.append(outcome_row)
-        main = _metadata(cc, regions[0])
+                key = (accepted[state], length)
+                if key not in memo:
+                    outcome = _classify(cc, regions, patterns, leading, accepted[state], length)
+                    if outcome not in outcome_index:
+                        outcome_index[outcome] = len(out.outcomes)
+                        out.outcomes.append(outcome)
+                    memo[key] = outcome_index[outcome]
+                outcome_row.append(memo[key])
+            out.outcome_rows.append(outcome_row)
+            chosen = formats.choose(national, national_nodes, accepted[state])
+            out.national_rule.append(-1 if chosen < 0 else national_base + chosen)
+            chosen = formats.choose(international, international_nodes, accepted[state])
+            out.international_rule.append(-1 if chosen < 0 else international_base + chosen)
         if main is not None and main.national_prefix_for_parsing:
-            try:
-                prefix = regex.parse(main.national_prefix_for_parsing)
-            except ValueError:  # anchors and the like: any first digit may start a prefix
-                prefix = regex.EPS
-            if regex.nullable(prefix):
-                strip_first_digits[cc] = "0123456789"
-            else:
-                strip_first_digits[cc] = "".join(
-                    str(d) for d in range(10) if regex.derive(prefix, d) != regex.EMPTY
-                )
-    return transitions, outcome_rows, outcomes, start, strip_first_digits
+            out.strip_first_digits[cc] = _national_prefix_first_digits(
+                regex, main.national_prefix_for_parsing
+            )
+    return out
+
+
+def _rule_nodes(
+    regex: Regex, rules: list[formats.Rule], nodes: list[int]
+) -> list[tuple[int | None, int]]:
+    """Add each rule's patterns to the automaton's: (leading digits then anything, pattern)."""
+    indexes: list[tuple[int | None, int]] = []
+    for rule in rules:
+        leading = None
+        if rule.leading is not None:
+            leading = len(nodes)
+            nodes.append(regex.cat(regex.parse(rule.leading), regex.ANY_STAR))
+        nodes.append(regex.parse(rule.pattern))
+        indexes.append((leading, len(nodes) - 1))
+    return indexes
+
+
+def _national_prefix_first_digits(regex: Regex, national_prefix_for_parsing: str) -> str:
+    try:
+        prefix = regex.parse(national_prefix_for_parsing)
+    except ValueError:  # anchors and the like: any first digit may start a prefix
+        prefix = regex.EPS
+    if regex.nullable(prefix):
+        return "0123456789"
+    return "".join(str(d) for d in range(10) if regex.derive(prefix, d) != regex.EMPTY)
+
+
+def _templates(compiled: _Compiled) -> dict[str, np.ndarray]:
+    """Every (rule, length) and plain layout as numbered templates (formats.py)."""
+    templates = formats.TemplateSet()
+    rule_template = np.full((len(compiled.rules), MAX_NSN + 1), -1, dtype=np.int32)
+    rules = zip(compiled.rules, compiled.rules_cc, compiled.rules_international, strict=True)
+    for r, (rule, cc, international) in enumerate(rules):
+        prefix = f"+{cc} " if international else ""
+        for length in range(1, MAX_NSN + 1):
+            layout = formats.layout(rule, length, prefix)
+            if layout is not None:
+                rule_template[r, length] = templates.add(layout)
+    plain_national = np.array(
+        [templates.add(formats.digits_layout(length)) for length in range(MAX_NSN + 1)],
+        dtype=np.int32,
+    )
+    plain_international = np.zeros((1000, MAX_NSN + 1), dtype=np.int32)
+    for cc in compiled.start:
+        for length in range(MAX_NSN + 1):
+            plain_international[cc, length] = templates.add(
+                formats.digits_layout(length, f"+{cc} ")
+            )
+    source, literal, lengths = templates.arrays()
+    return {
+        "rule_template": rule_template,
+        "plain_national": plain_national,
+        "plain_international": plain_international,
+        "template_source": source,
+        "template_literal": literal,
+        "template_length": lengths,
+    }
 
 
 def _cc_prefixes() -> dict[str, tuple[int, int]]:
@@ -211,25 +334,22 @@ def _cc_prefixes() -> dict[str, tuple[int, int]]:
     return table
 
 
-def _trie(entries: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """A digit trie (node 0 dead, node 1 root) with a value index (or -1) on each node."""
-    children: list[list[int]] = [[0] * 11, [0] * 11]
-    values = [-1, -1]
-    for prefix, value in entries.items():
-        node = 1
-        for ch in prefix:
-            digit = ord(ch) - 48
-            if children[node][digit] == 0:
-                children.append([0] * 11)
-                values.append(-1)
-                children[node][digit] = len(children) - 1
-            node = children[node][digit]
-        values[node] = value
-    return np.asarray(children, dtype=np.int32), np.asarray(values, dtype=np.int32)
+def _reasons(codes: list[int]) -> np.ndarray:
+    """is_possible_number_with_reason per (calling code, national number length)."""
+    reason_index = {result: REASONS.index(name) for result, name in INVALID_REASONS.items()}
+    table = np.zeros((1000, MAX_NSN + 1), dtype=np.int8)
+    for cc in codes:
+        for length in range(1, MAX_NSN + 1):
+            number = phonenumbers.PhoneNumber(country_code=cc, national_number=int("1" * length))
+            table[cc, length] = reason_index[phonenumbers.is_possible_number_with_reason(number)]
+    return table
 
 
 def _carrier_entries() -> tuple[dict[str, int], list[str]]:
     """Prefix -> English carrier name, as _find_lang resolves it (prefixes without one drop out)."""
+    from phonenumbers.carrierdata import CARRIER_DATA, CARRIER_LONGEST_PREFIX
+
+    assert max(map(len, CARRIER_DATA)) <= CARRIER_LONGEST_PREFIX
     names: list[str] = []
     index: dict[str, int] = {}
     entries = {}
@@ -245,8 +365,12 @@ def _carrier_entries() -> tuple[dict[str, int], list[str]]:
 
 
 def build() -> Tables:
+    from phonenumbers import timezone
+    from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
+
+    assert max(map(len, TIMEZONE_DATA)) <= TIMEZONE_LONGEST_PREFIX
     regex = Regex()
-    transitions, outcome_rows, outcomes, start, strip_first_digits = _compile_calling_codes(regex)
+    compiled = _compile_calling_codes(regex)
     carrier_entries, carrier_names = _carrier_entries()
     tz_names: list[str] = []
     tz_index: dict[str, int] = {}
@@ -259,85 +383,85 @@ def build() -> Tables:
         return tz_index[joined]
 
     tz_entries = {prefix: tz_id(zones) for prefix, zones in TIMEZONE_DATA.items()}
-    tz_id((timezone.UNKNOWN_TIMEZONE,))
+    unknown_tz = tz_id((timezone.UNKNOWN_TIMEZONE,))
+    codes = sorted(compiled.start)
     country_tz = {
         cc: tz_id(internals.country_level_time_zones(phonenumbers.PhoneNumber(country_code=cc)))
-        for cc in start
+        for cc in codes
     }
-    carrier_trie, carrier_value = _trie(carrier_entries)
-    tz_trie, tz_value = _trie(tz_entries)
-    assert max(map(len, CARRIER_DATA)) <= CARRIER_LONGEST_PREFIX
-    assert max(map(len, TIMEZONE_DATA)) <= TIMEZONE_LONGEST_PREFIX
+    carrier_trie, carrier_value = digit_trie(carrier_entries)
+    tz_trie, tz_value = digit_trie(tz_entries)
     return Tables(
-        transitions=np.asarray(transitions, dtype=np.int32),
-        outcome_of=np.asarray(outcome_rows, dtype=np.int32),
-        outcomes=outcomes,
-        start=start,
-        cc_prefix=_cc_prefixes(),
-        strip_first_digits=strip_first_digits,
+        transitions=np.asarray(compiled.transitions, dtype=np.int32),
+        outcome_of=np.asarray(compiled.outcome_rows, dtype=np.int32),
+        national_rule=np.asarray(compiled.national_rule, dtype=np.int32),
+        international_rule=np.asarray(compiled.international_rule, dtype=np.int32),
+        **_templates(compiled),
+        reason_of=_reasons(codes),
         carrier_trie=carrier_trie,
         carrier_value=carrier_value,
-        carrier_names=carrier_names,
         tz_trie=tz_trie,
         tz_value=tz_value,
+        outcomes=compiled.outcomes,
+        rules=[(rule.pattern, rule.template) for rule in compiled.rules],
+        start=compiled.start,
+        cc_prefix=_cc_prefixes(),
+        strip_first_digits=compiled.strip_first_digits,
+        carrier_names=carrier_names,
+        carrier_types=sorted(t for t in TYPE_NAMES if internals.is_carrier_type(t)),
         tz_names=tz_names,
+        unknown_tz=unknown_tz,
         country_tz=country_tz,
-        geo_mobile_countries=frozenset(
+        geo_mobile_countries=[
             cc
-            for cc in start
+            for cc in codes
             if phonenumbers.is_number_type_geographical(PhoneNumberType.MOBILE, cc)
-        ),
+        ],
+        mobile_tokens={
+            cc: token for cc in codes if (token := phonenumbers.country_mobile_token(cc))
+        },
     )
 
 
 # -- the on-disk cache ---------------------------------------------------------------------
 
-_ARRAYS = ("transitions", "outcome_of", "carrier_trie", "carrier_value", "tz_trie", "tz_value")
-
 
 def cache_path(cache_dir: Path) -> Path:
-    return cache_dir / f"validator-phonenumbers-{phonenumbers.__version__}-v{FORMAT_VERSION}.npz"
+    return cache_dir / f"validator-phonenumbers-{phonenumbers.__version__}-v{FORMAT_VERSION}"
 
 
 def save(tables: Tables, path: Path) -> None:
     facts = {
-        "outcomes": tables.outcomes,
-        "start": list(tables.start.items()),
-        "cc_prefix": tables.cc_prefix,
-        "strip_first_digits": list(tables.strip_first_digits.items()),
-        "carrier_names": tables.carrier_names,
-        "tz_names": tables.tz_names,
-        "country_tz": list(tables.country_tz.items()),
-        "geo_mobile_countries": sorted(tables.geo_mobile_countries),
+        f.name: getattr(tables, f.name)
+        for f in fields(Tables)
+        if f.name not in _ARRAYS and not isinstance(getattr(tables, f.name), dict)
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(
-                handle,
-                facts=np.frombuffer(json.dumps(facts).encode(), dtype=np.uint8),
-                **{name: getattr(tables, name) for name in _ARRAYS},
-            )
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    facts.update(
+        {
+            f.name: list(getattr(tables, f.name).items())
+            for f in fields(Tables)
+            if isinstance(getattr(tables, f.name), dict)
+        }
+    )
+    write_directory(path, {name: getattr(tables, name) for name in _ARRAYS}, facts)
 
 
-def load_file(path: Path) -> Tables:
-    with np.load(path, allow_pickle=False) as data:
-        facts = json.loads(data["facts"].tobytes())
-        arrays = {name: data[name] for name in _ARRAYS}
+def load_directory(path: Path) -> Tables:
+    arrays, facts = read_directory(path, _ARRAYS)
     return Tables(
-        outcomes=[(bool(v), int(t), str(r)) for v, t, r in facts["outcomes"]],
-        start={int(k): int(v) for k, v in facts["start"]},
-        cc_prefix={k: (int(v[0]), int(v[1])) for k, v in facts["cc_prefix"].items()},
-        strip_first_digits={int(k): v for k, v in facts["strip_first_digits"]},
-        carrier_names=facts["carrier_names"],
-        tz_names=facts["tz_names"],
-        country_tz={int(k): int(v) for k, v in facts["country_tz"]},
-        geo_mobile_countries=frozenset(facts["geo_mobile_countries"]),
         **arrays,
+        outcomes=[(bool(v), int(t), str(r), str(c)) for v, t, r, c in facts["outcomes"]],
+        rules=[(str(p), str(t)) for p, t in facts["rules"]],
+        start={int(k): int(v) for k, v in facts["start"]},
+        cc_prefix={str(k): (int(v[0]), int(v[1])) for k, v in facts["cc_prefix"]},
+        strip_first_digits={int(k): str(v) for k, v in facts["strip_first_digits"]},
+        carrier_names=facts["carrier_names"],
+        carrier_types=facts["carrier_types"],
+        tz_names=facts["tz_names"],
+        unknown_tz=int(facts["unknown_tz"]),
+        country_tz={int(k): int(v) for k, v in facts["country_tz"]},
+        geo_mobile_countries=facts["geo_mobile_countries"],
+        mobile_tokens={int(k): str(v) for k, v in facts["mobile_tokens"]},
     )
 
 
@@ -345,16 +469,12 @@ def load(cache_dir: Path) -> Tables:
     """The tables for the installed phonenumbers: from the cache, or built and cached."""
     path = cache_path(cache_dir)
     try:
-        return load_file(path)
-    except (OSError, ValueError, KeyError):
+        return load_directory(path)
+    except (OSError, ValueError, KeyError, TypeError):
         pass  # missing, or written by something else: build afresh
     tables = build()
     try:
         save(tables, path)
+        return load_directory(path)  # mapped, like every other process will have them
     except OSError:
-        pass  # a read-only cache dir only costs a rebuild next time
-    return tables
-
-
-# The types name_for_number looks carriers up for, asked of the library rather than copied.
-CARRIER_TYPES = frozenset(t for t in TYPE_NAMES if internals.is_carrier_type(t))
+        return tables  # a read-only cache dir only costs a rebuild next time

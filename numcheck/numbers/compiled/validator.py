@@ -1,32 +1,36 @@
 """The compiled validator: whole batches of lines answered with numpy table walks.
 
 `describe_lines(lines)` gives, for each raw line, what the reference path gives (normalize_line,
-then phonenumbers.parse, format_number(E164), is_valid_number, number_type,
-region_code_for_number, carrier name and time zones) — proven equal by the differential tests.
-Lines already in `+digits` form go straight to the vectorized steps; others are normalized
-first. A candidate the compiled path does not handle (bare national digits read against a
-default region, implausibly short or long input) goes through the reference and is counted.
+then phonenumbers.parse, format_number(E164, NATIONAL, INTERNATIONAL), is_valid_number,
+number_type, region_code_for_number, carrier name, time zones, the geocoder's country name and
+description, is_possible_number_with_reason) — proven equal by the differential tests. Lines
+already in `+digits` form are parsed by the vectorized steps; others are normalized first. A
+candidate the compiled parse does not handle (bare national digits read against a default
+region, implausibly long input) is parsed by phonenumbers and counted as a fallback; its
+description is compiled like every other.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import phonenumbers
-from phonenumbers import PhoneMetadata, timezone
+from phonenumbers import PhoneMetadata
 
 from numcheck.numbers import reference
-from numcheck.numbers.compiled import internals
+from numcheck.numbers.compiled import formats, internals
 from numcheck.numbers.compiled import tables as compiled_tables
-from numcheck.numbers.compiled.tables import CARRIER_TYPES, MAX_NSN, PAD, TYPE_NAMES, Tables
+from numcheck.numbers.compiled.geocoding import Geocoder
+from numcheck.numbers.compiled.tables import MAX_NSN, PAD, REASONS, TYPE_NAMES, Tables
 from numcheck.numbers.normalize import NotANumber, normalize_line
 
 _WIDTH = 24  # "+" and 23 digits: room for a national prefix before 17 national digits
 _COLUMNS = np.arange(_WIDTH)
+_NSN_WIDTH = _WIDTH - 2
 _PREFIX_DEPTH = 9  # longest carrier and time-zone prefixes (asserted when the tables are built)
 _UNSTRIPPABLE = (
     phonenumbers.ValidationResult.TOO_SHORT,
@@ -61,54 +65,106 @@ def shared() -> CompiledValidator:
     return _shared or prepare(None)
 
 
+# The values `describe_lines` gives a parsed number, in the order of a `validate` row.
+VALUE_COLUMNS = (
+    "e164",
+    "valid",
+    "type",
+    "region",
+    "carrier",
+    "timezones",
+    "national",
+    "international",
+    "country",
+    "location",
+    "invalid_reason",  # the `reason` column: why the number is not valid ("" when it is)
+)
+
+
 @dataclass
 class Batch:
-    """Columns aligned with the input lines: a failure reason, or the values (reason None)."""
+    """A batch's answers: per line a failure reason or None; per parsed line its values.
+
+    `values` are columns of the parsed lines only, row k being the line at `positions[k]`
+    (with classify=False only "e164"): rows are zipped straight from them, and a value column
+    aligned with the lines is built only when asked for (`column`).
+    """
 
     reasons: list[str | None]
-    e164: list[str | None]
-    valid: list[bool | None]
-    type: list[str | None]
-    region: list[str | None]
-    carrier: list[str | None]
-    timezones: list[str | None]
-    fallbacks: int = 0  # lines answered by the reference path
+    positions: list[int] = field(default_factory=list)
+    values: dict[str, list] = field(default_factory=dict)  # type: ignore[type-arg]
+    fallbacks: int = 0  # lines (or steps of a line) answered by phonenumbers itself
 
-    @classmethod
-    def empty(cls, n: int) -> Batch:
-        return cls(*([None] * n for _ in range(7)))  # type: ignore[arg-type]
+    @property
+    def e164(self) -> list[str | None]:
+        return self.column("e164")
 
-    def columns(self) -> tuple[list, ...]:  # type: ignore[type-arg]
-        return (
-            self.reasons,
-            self.e164,
-            self.valid,
-            self.type,
-            self.region,
-            self.carrier,
-            self.timezones,
-        )
+    def column(self, name: str) -> list:  # type: ignore[type-arg]
+        """A value column aligned with the lines (None where a line failed)."""
+        aligned = [None] * len(self.reasons)
+        for position, value in zip(self.positions, self.values[name], strict=True):
+            aligned[position] = value
+        return aligned
+
+    def add(self, positions: list[int], values: dict[str, list]) -> None:  # type: ignore[type-arg]
+        """Append the values of parsed lines at `positions`."""
+        self.positions += positions
+        for name, column in values.items():
+            self.values.setdefault(name, []).extend(column)
 
     def put(self, positions: list[int], other: Batch) -> None:
-        """Copy `other`'s rows into this batch at `positions`."""
-        for target, source in zip(self.columns(), other.columns(), strict=True):
-            for position, value in zip(positions, source, strict=True):
-                target[position] = value
+        """Merge `other`, a batch of the lines at `positions` of this one."""
+        for position, reason in zip(positions, other.reasons, strict=True):
+            self.reasons[position] = reason
+        self.add([positions[k] for k in other.positions], other.values)
         self.fallbacks += other.fallbacks
 
 
+@dataclass
+class _Parsed:
+    """Parsed numbers: calling code and national significant number, as digit arrays."""
+
+    cc: np.ndarray  # int64 [n]
+    nsn: np.ndarray  # uint8 [n, _NSN_WIDTH]: digits 0-9, PAD after the number
+    nsn_length: np.ndarray  # int64 [n]
+    e164: list[str]
+
+    @classmethod
+    def of(cls, numbers: list[tuple[int, str]]) -> _Parsed:
+        """From (calling code, national significant number) pairs."""
+        nsn = np.full((len(numbers), _NSN_WIDTH), PAD, dtype=np.uint8)
+        for row, (_, national) in enumerate(numbers):
+            nsn[row, : len(national)] = _digits_of(national)
+        return cls(
+            cc=np.array([cc for cc, _ in numbers], dtype=np.int64),
+            nsn=nsn,
+            nsn_length=np.array([len(national) for _, national in numbers], dtype=np.int64),
+            e164=[f"+{cc}{national}" for cc, national in numbers],
+        )
+
+    def national(self, row: int) -> str:
+        return "".join(map(str, self.nsn[row, : self.nsn_length[row]].tolist()))
+
+
 class CompiledValidator:
-    def __init__(self, tables: Tables) -> None:
+    def __init__(self, tables: Tables, cache_dir: Path) -> None:
         self.t = tables
+        self._cache_dir = cache_dir
         outcomes = tables.outcomes
-        self._valid = np.array([valid for valid, _, _ in outcomes], dtype=object)
-        self._types = np.array([t for _, t, _ in outcomes], dtype=np.int16)
-        self._type_names = np.array([TYPE_NAMES[t] for _, t, _ in outcomes], dtype=object)
-        self._regions = np.array([region for _, _, region in outcomes], dtype=object)
-        self._carrier_ok = np.array([t in CARRIER_TYPES for _, t, _ in outcomes], dtype=bool)
+        self._valid = np.array([o[0] for o in outcomes], dtype=bool)
+        self._valid_objects = np.array([o[0] for o in outcomes], dtype=object)
+        self._types = np.array([o[1] for o in outcomes], dtype=np.int16)
+        self._type_names = np.array([TYPE_NAMES[o[1]] for o in outcomes], dtype=object)
+        self._regions = np.array([o[2] for o in outcomes], dtype=object)
+        carrier_types = set(tables.carrier_types)
+        self._carrier_ok = np.array([o[1] in carrier_types for o in outcomes], dtype=bool)
         self._carrier_names = np.array(tables.carrier_names + [""], dtype=object)  # -1 -> ""
-        self._tz_names = np.array(tables.tz_names, dtype=object)
-        self._unknown_tz = tables.tz_names.index(timezone.UNKNOWN_TIMEZONE)
+        # time_zones_for_number's "unknown" is written as no zone at all.
+        self._tz_names = np.array(
+            ["" if i == tables.unknown_tz else z for i, z in enumerate(tables.tz_names)],
+            dtype=object,
+        )
+        self._reason_names = np.array(REASONS, dtype=object)
         # Dense arrays indexed by the first three digits or by calling code, for the numpy steps.
         self._cc_of_prefix = np.zeros(1000, dtype=np.int64)
         self._cc_length_of_prefix = np.zeros(1000, dtype=np.int64)
@@ -119,18 +175,28 @@ class CompiledValidator:
         self._country_tz_of_cc = np.zeros(1000, dtype=np.int64)
         self._geo_mobile = np.zeros(1000, dtype=bool)
         self._strip_first = np.zeros((1000, PAD + 1), dtype=bool)
+        self._cc_digits = np.full((1000, 3), PAD, dtype=np.uint8)
+        self._cc_length = np.zeros(1000, dtype=np.int64)
         for cc, state in tables.start.items():
             self._start_of_cc[cc] = state
             self._country_tz_of_cc[cc] = tables.country_tz[cc]
             self._geo_mobile[cc] = cc in tables.geo_mobile_countries
+            self._cc_digits[cc, : len(str(cc))] = _digits_of(str(cc))
+            self._cc_length[cc] = len(str(cc))
         for cc, first in tables.strip_first_digits.items():
             for digit in first:
                 self._strip_first[cc, int(digit)] = True
+        self._token_first = np.full(1000, PAD + 1, dtype=np.int64)  # no digit matches
+        for cc, token in tables.mobile_tokens.items():
+            self._token_first[cc] = int(token[0])
         self._national_prefix: dict[int, tuple[PhoneMetadata, re.Pattern[str]]] = {}
+        self._geocoder: Geocoder | None = None
+        self._country_of_outcome: np.ndarray | None = None
 
     @classmethod
     def load(cls, cache_dir: Path | None = None) -> CompiledValidator:
-        return cls(compiled_tables.load(cache_dir or default_cache_dir()))
+        cache_dir = cache_dir or default_cache_dir()
+        return cls(compiled_tables.load(cache_dir), cache_dir)
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -139,7 +205,8 @@ class CompiledValidator:
     ) -> Batch:
         """Describe raw lines: normalized first where they are not plain `+digits`.
 
-        With classify=False only `reasons` and `e164` are filled (what registries need).
+        With classify=False only `reasons` and `e164` are filled (what registries need): no
+        format, no geocoding, no table walk beyond the parse.
         """
         batch, unusual = self._describe(lines, classify)
         if not unusual:
@@ -153,12 +220,12 @@ class CompiledValidator:
             except NotANumber as exc:
                 batch.reasons[i] = exc.reason
         normalized, declined = self._describe(candidates, classify)
-        for j in declined:
-            self._reference(normalized, j, candidates[j], default_region)
+        if declined:
+            self._parse_by_reference(normalized, declined, candidates, default_region, classify)
         batch.put(positions, normalized)
         return batch
 
-    # -- steps -----------------------------------------------------------------------------------
+    # -- parsing ---------------------------------------------------------------------------------
 
     def _describe(self, lines: list[str], classify: bool = True) -> tuple[Batch, list[int]]:
         """The vectorized path for `+digits` lines; returns the batch and the other lines' indexes.
@@ -177,30 +244,25 @@ class CompiledValidator:
 
         digits = buffer[(starts + 1)[:, None] + _COLUMNS[None, : _WIDTH - 1]] - np.uint8(48)
         inside = _COLUMNS[None, : _WIDTH - 1] < (lengths - 1)[:, None]
-        simple = (
-            (buffer[starts] == 43)
-            & (lengths >= 4)
-            & (lengths <= _WIDTH)
-            & np.all((digits <= 9) | ~inside, axis=1)  # below "0" wraps around: > 9 too
-        )
+        all_digits = np.all((digits <= 9) | ~inside, axis=1)  # below "0" wraps around: > 9 too
+        plus = buffer[starts] == 43
+        simple = plus & (lengths >= 4) & (lengths <= _WIDTH) & all_digits
         prefix = (digits[:, 0].astype(np.int64) * 100 + digits[:, 1] * 10 + digits[:, 2]) * simple
         cc = self._cc_of_prefix[prefix]
         cc_length = self._cc_length_of_prefix[prefix]
         nsn_length = lengths - 1 - cc_length
         reasons = np.full(n, None, dtype=object)
         # "+" and one or two digits: parse() finds no viable number in so little.
-        tiny = (buffer[starts] == 43) & (lengths <= 3) & np.all((digits <= 9) | ~inside, axis=1)
+        tiny = plus & (lengths <= 3) & all_digits
         reasons[tiny] = "not_a_number"
-        simple_or_tiny = simple | tiny
         reasons[simple & (cc == 0)] = "invalid_country_code"
         reasons[simple & (cc != 0) & (nsn_length < 2)] = "too_short"
         rows = np.flatnonzero(simple & (cc != 0) & (nsn_length >= 2))
 
-        e164_digits = np.where(inside[rows], digits[rows], np.uint8(PAD))
         cc, cc_length, nsn_length = cc[rows], cc_length[rows], nsn_length[rows]
-        nsn = buffer[(starts[rows] + 1 + cc_length)[:, None] + _COLUMNS[None, : _WIDTH - 2]]
+        nsn = buffer[(starts[rows] + 1 + cc_length)[:, None] + _COLUMNS[None, :_NSN_WIDTH]]
         nsn -= np.uint8(48)
-        nsn[_COLUMNS[None, : _WIDTH - 2] >= nsn_length[:, None]] = PAD
+        nsn[_COLUMNS[None, :_NSN_WIDTH] >= nsn_length[:, None]] = PAD
 
         e164 = [lines[i] for i in rows.tolist()]
         for j in np.flatnonzero(self._strip_first[cc, nsn[:, 0]]).tolist():
@@ -211,60 +273,50 @@ class CompiledValidator:
                 nsn_length[j] = len(stripped)
                 nsn[j] = PAD
                 nsn[j, : len(stripped)] = _digits_of(stripped)
-                e164_digits[j] = PAD
-                e164_digits[j, : len(e164[j]) - 1] = _digits_of(e164[j][1:])
         too_long = nsn_length > MAX_NSN
         if too_long.any():
             reasons[rows[too_long]] = "too_long"
             keep = ~too_long
             rows, cc, nsn, nsn_length = rows[keep], cc[keep], nsn[keep], nsn_length[keep]
-            e164_digits = e164_digits[keep]
             e164 = [text for text, kept in zip(e164, keep.tolist(), strict=True) if kept]
 
+        batch = Batch(reasons.tolist())
+        parsed = _Parsed(cc, nsn, nsn_length, e164)
+        batch.add(rows.tolist(), self._values(parsed, batch, classify))
+        return batch, np.flatnonzero(~(simple | tiny)).tolist()
+
+    def _parse_by_reference(
+        self,
+        batch: Batch,
+        declined: list[int],
+        candidates: list[str],
+        default_region: str | None,
+        classify: bool,
+    ) -> None:
+        """phonenumbers.parse for what the vectorized parse declines; described like the rest."""
+        positions: list[int] = []
+        numbers: list[tuple[int, str]] = []
+        for i in declined:
+            batch.fallbacks += 1
+            try:
+                number = reference.parse(candidates[i], default_region)
+            except NotANumber as exc:
+                batch.reasons[i] = exc.reason
+                continue
+            batch.reasons[i] = None
+            positions.append(i)
+            numbers.append(
+                (int(number.country_code), phonenumbers.national_significant_number(number))
+            )
+        if numbers:
+            parsed = _Parsed.of(numbers)
+            batch.add(positions, self._values(parsed, batch, classify))
+
+    def _values(self, parsed: _Parsed, batch: Batch, classify: bool) -> dict[str, list]:  # type: ignore[type-arg]
+        values: dict[str, list] = {"e164": parsed.e164}  # type: ignore[type-arg]
         if classify:
-            values = self._classify(cc, nsn, nsn_length, e164_digits)
-        else:
-            values = tuple([None] * len(rows) for _ in range(5))
-        unusual = np.flatnonzero(~simple_or_tiny).tolist()
-        if len(rows) == n:  # the common case: every line parsed
-            return Batch(reasons.tolist(), e164, *values), unusual
-        batch = Batch.empty(n)
-        batch.reasons = reasons.tolist()
-        positions = rows.tolist()
-        for target, column in zip(batch.columns()[1:], (e164, *values), strict=True):
-            for position, value in zip(positions, column, strict=True):
-                target[position] = value
-        return batch, unusual
-
-    def _classify(
-        self, cc: np.ndarray, nsn: np.ndarray, nsn_length: np.ndarray, e164_digits: np.ndarray
-    ) -> tuple[list, ...]:  # type: ignore[type-arg]
-        """(valid, type, region, carrier, timezones) lists for parsed numbers."""
-        if len(cc) == 0:
-            return ([], [], [], [], [])
-        t = self.t
-        state = self._start_of_cc[cc]
-        for column in np.asfortranarray(nsn).T[: int(nsn_length.max())]:
-            state = t.transitions[state, column]
-        outcome = t.outcome_of[state, nsn_length]
-        types = self._types[outcome]
-
-        prefixes = np.asfortranarray(e164_digits[:, :_PREFIX_DEPTH])
-        carrier = _longest_prefix(t.carrier_trie, t.carrier_value, prefixes)
-        carrier = np.where(self._carrier_ok[outcome], carrier, -1)
-        # time_zones_for_number: unknown type -> unknown; not geographic -> the country's zones.
-        tz = _longest_prefix(t.tz_trie, t.tz_value, prefixes)
-        tz = np.where(tz < 0, self._unknown_tz, tz)
-        geographic = np.isin(types, _GEOGRAPHIC_TYPES) | ((types == _MOBILE) & self._geo_mobile[cc])
-        tz = np.where(geographic, tz, self._country_tz_of_cc[cc])
-        tz = np.where(types == _UNKNOWN, self._unknown_tz, tz)
-        return (
-            self._valid[outcome].tolist(),
-            self._type_names[outcome].tolist(),
-            self._regions[outcome].tolist(),
-            self._carrier_names[carrier].tolist(),
-            self._tz_names[tz].tolist(),
-        )
+            values.update(self._classify(parsed, batch))
+        return values
 
     def _strip_national_prefix(self, cc: int, nsn: str) -> str:
         """parse(): strip a national prefix after the country code when what remains is possible.
@@ -284,17 +336,171 @@ class CompiledValidator:
             return nsn
         return potential
 
-    @staticmethod
-    def _reference(batch: Batch, i: int, candidate: str, default_region: str | None) -> None:
-        batch.fallbacks += 1
+    # -- describing parsed numbers ---------------------------------------------------------------
+
+    def _classify(self, parsed: _Parsed, batch: Batch) -> dict[str, list]:  # type: ignore[type-arg]
+        """Every value column of parsed numbers (their `+digits` form aside)."""
+        if len(parsed.cc) == 0:
+            return {name: [] for name in VALUE_COLUMNS[1:]}
+        t = self.t
+        cc, nsn, nsn_length = parsed.cc, parsed.nsn, parsed.nsn_length
+        state = self._start_of_cc[cc]
+        for column in np.asfortranarray(nsn).T[: int(nsn_length.max())]:
+            state = t.transitions[state, column]
+        outcome = t.outcome_of[state, nsn_length]
+        types = self._types[outcome]
+        valid = self._valid[outcome]
+        prefixes = self._e164_prefixes(cc, nsn)
+
+        carrier = np.full(len(cc), -1, dtype=np.int64)
+        carrier_rows = np.flatnonzero(self._carrier_ok[outcome])
+        carrier[carrier_rows] = _longest_prefix(
+            t.carrier_trie, t.carrier_value, prefixes[carrier_rows]
+        )
+        # time_zones_for_number: unknown type -> unknown; not geographic -> the country's zones.
+        geographic = np.isin(types, _GEOGRAPHIC_TYPES) | ((types == _MOBILE) & self._geo_mobile[cc])
+        tz = self._country_tz_of_cc[cc]
+        geo_rows = np.flatnonzero(geographic)
+        found_tz = _longest_prefix(t.tz_trie, t.tz_value, prefixes[geo_rows])
+        tz[geo_rows] = np.where(found_tz < 0, t.unknown_tz, found_tz)
+        tz[types == _UNKNOWN] = t.unknown_tz
+
+        national, international = self._formats(parsed, state, batch)
+        country, location = self._geocode(parsed, outcome, types, geographic, prefixes, batch)
+        reason = np.where(valid, 0, t.reason_of[cc, nsn_length])
+        return {
+            "valid": self._valid_objects[outcome].tolist(),
+            "type": self._type_names[outcome].tolist(),
+            "region": self._regions[outcome].tolist(),
+            "carrier": self._carrier_names[carrier].tolist(),
+            "timezones": self._tz_names[tz].tolist(),
+            "national": national,
+            "international": international,
+            "country": country,
+            "location": location,
+            "invalid_reason": self._reason_names[reason].tolist(),
+        }
+
+    def _e164_prefixes(self, cc: np.ndarray, nsn: np.ndarray) -> np.ndarray:
+        """The first digits of each number's E.164 form (calling code, then national number)."""
+        joined = np.concatenate([self._cc_digits[cc], nsn], axis=1)
+        column = np.arange(_PREFIX_DEPTH)[None, :]
+        cc_length = self._cc_length[cc][:, None]
+        pick = np.where(column < cc_length, column, column - cc_length + 3)
+        return np.take_along_axis(joined, pick, axis=1)
+
+    def _formats(
+        self, parsed: _Parsed, state: np.ndarray, batch: Batch
+    ) -> tuple[list[str], list[str]]:
+        """format_number NATIONAL and INTERNATIONAL: the automaton chose the rule, templates
+        lay the digits out."""
+        t = self.t
+        cc, nsn_length = parsed.cc, parsed.nsn_length
+        national_rule = t.national_rule[state]
+        international_rule = t.international_rule[state]
+        columns = [
+            self._templates(national_rule, nsn_length, t.plain_national[nsn_length]),
+            self._templates(international_rule, nsn_length, t.plain_international[cc, nsn_length]),
+        ]
+        national, international = formats.render(
+            parsed.nsn,
+            [c for c, _ in columns],
+            t.template_source,
+            t.template_literal,
+            t.template_length,
+        )
+        for (_, unproven), rule, texts, prefix in (
+            (columns[0], national_rule, national, False),
+            (columns[1], international_rule, international, True),
+        ):
+            for row in unproven:  # none in the current metadata: re.sub as phonenumbers does
+                batch.fallbacks += 1
+                pattern, replacement = t.rules[int(rule[row])]
+                text = formats.rewrite(pattern, replacement, parsed.national(row))
+                texts[row] = f"+{int(cc[row])} {text}" if prefix else text
+        return national, international
+
+    def _templates(
+        self, rule: np.ndarray, nsn_length: np.ndarray, plain: np.ndarray
+    ) -> tuple[np.ndarray, list[int]]:
+        """Each row's template: its rule's for its length, the plain number when no rule
+        matched; and the rows whose rule has no proven layout (rendered plain, then rewritten)."""
+        template = np.where(rule >= 0, self.t.rule_template[np.maximum(rule, 0), nsn_length], plain)
+        unproven = np.flatnonzero(template < 0)
+        template[unproven] = plain[unproven]
+        return template, unproven.tolist()
+
+    def _geocode(
+        self,
+        parsed: _Parsed,
+        outcome: np.ndarray,
+        types: np.ndarray,
+        geographic: np.ndarray,
+        prefixes: np.ndarray,
+        batch: Batch,
+    ) -> tuple[list[str], list[str]]:
+        """country_name_for_number and description_for_number (English, no user region)."""
+        geocoder, country_of_outcome = self._geocoding()
+        country = country_of_outcome[outcome]
+        # description_for_number: unknown type -> ""; not geographic -> the country's name.
+        location = np.where(types == _UNKNOWN, "", country)
+        geo_rows = np.flatnonzero(geographic)
+        if len(geo_rows):
+            lookup = prefixes[geo_rows]
+            self._mobile_token_prefixes(parsed, geo_rows, lookup, batch)
+            areas = geocoder.areas(lookup)
+            named = areas >= 0
+            location[geo_rows[named]] = geocoder.names(areas[named])
+        return country.tolist(), location.tolist()
+
+    def _geocoding(self) -> tuple[Geocoder, np.ndarray]:
+        """The geocoder's tables, mapped on first use (built first if the cache has none)."""
+        if self._geocoder is None or self._country_of_outcome is None:
+            self._geocoder = Geocoder.open(self._cache_dir)
+            self._country_of_outcome = np.array(
+                [self._geocoder.country_name(o[3]) for o in self.t.outcomes], dtype=object
+            )
+        return self._geocoder, self._country_of_outcome
+
+    def _mobile_token_prefixes(
+        self, parsed: _Parsed, geo_rows: np.ndarray, lookup: np.ndarray, batch: Batch
+    ) -> None:
+        """description_for_valid_number's mobile token (Argentina's 9): the area comes from the
+        number without it, as parse(rest, region) reads it."""
+        cc = parsed.cc[geo_rows]
+        candidates = np.flatnonzero(self._token_first[cc] == parsed.nsn[geo_rows, 0])
+        for j in candidates.tolist():
+            row = int(geo_rows[j])
+            code = int(parsed.cc[row])
+            token = self.t.mobile_tokens[code]
+            national = parsed.national(row)
+            if not national.startswith(token):
+                continue
+            rest, by_reference = self._national_number_in_region(code, national[len(token) :])
+            batch.fallbacks += by_reference
+            if rest is None:
+                continue  # parse() refused it: the geocoder keeps the number as it was
+            digits = _digits_of((str(code) + rest)[:_PREFIX_DEPTH])
+            lookup[j] = PAD
+            lookup[j, : len(digits)] = digits
+
+    def _national_number_in_region(self, cc: int, digits: str) -> tuple[str | None, bool]:
+        """The national number parse(digits, main region of cc) gives (None when it raises), and
+        whether phonenumbers had to be asked: bare digits go through national prefix stripping,
+        unless they start like an international prefix or the calling code (parse's other
+        branches), which phonenumbers reads itself."""
+        if len(digits) < 2:
+            return None, False  # not a viable number: parse() raises
+        region = phonenumbers.region_code_for_country_code(cc)
+        meta = PhoneMetadata.metadata_for_region(region)
+        idd = meta.international_prefix if meta is not None else None
+        if not digits.startswith(str(cc)) and not (idd and re.match(idd, digits)):
+            return self._strip_national_prefix(cc, digits), False
         try:
-            d = reference.describe(reference.parse(candidate, default_region))
-        except NotANumber as exc:
-            batch.reasons[i] = exc.reason
-            return
-        batch.reasons[i] = None
-        batch.e164[i], batch.valid[i], batch.type[i] = d.e164, d.valid, d.type
-        batch.region[i], batch.carrier[i], batch.timezones[i] = d.region, d.carrier, d.timezones
+            number = phonenumbers.parse(digits, region)
+        except phonenumbers.NumberParseException:
+            return None, True
+        return phonenumbers.national_significant_number(number), True
 
 
 def _digits_of(text: str) -> np.ndarray:
@@ -305,7 +511,7 @@ def _longest_prefix(trie: np.ndarray, values: np.ndarray, digits: np.ndarray) ->
     """The value of the longest prefix present in the trie, or -1, for each row of digits."""
     node = np.ones(len(digits), dtype=np.int64)
     best = np.full(len(digits), -1, dtype=np.int64)
-    for column in digits.T:
+    for column in np.asfortranarray(digits).T:
         node = trie[node, column]
         found = values[node]
         best = np.where(found >= 0, found, best)

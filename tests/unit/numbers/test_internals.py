@@ -61,6 +61,11 @@ def test_validate_length() -> None:
     assert internals.validate_length("3" * 17, germany) == ValidationResult.TOO_LONG
 
 
+def test_first_group_pattern() -> None:
+    """phonenumberutil._FIRST_GROUP_PATTERN: where the national-prefix rule goes."""
+    assert internals.FIRST_GROUP_PATTERN.sub(r"0\1", r"\1 \2", count=1) == r"0\1 \2"
+
+
 def test_find_lang() -> None:
     """prefix._find_lang(by_language, lang, script, region)."""
     assert internals.find_lang({"en": "Berlin", "de": "Berlin (DE)"}, "en", None, None) == "Berlin"
@@ -78,6 +83,12 @@ def test_country_level_time_zones() -> None:
     """timezone._country_level_time_zones_for_number(number)."""
     zones = internals.country_level_time_zones(phonenumbers.PhoneNumber(country_code=49))
     assert zones == ("Europe/Berlin",)
+
+
+def test_region_display_name() -> None:
+    """geocoder._region_display_name(region, lang)."""
+    assert internals.region_display_name("DE", "en") == "Germany"
+    assert internals.region_display_name("ZZ", "en") == ""
 
 
 def private_references(path: Path) -> list[str]:
