@@ -21,9 +21,9 @@ def run(settings: Settings) -> None:
 
     @app.task(name=celery_dispatch.TASK_NAME)
     def run_job(kind: str, task_id: str, idx: int, lease_token: str) -> None:
-        # A thin wrapper: the same process_chunk / finalize as the in-process pool. An unknown
-        # kind raises here, before anything runs or is handed back; Celery logs the error and
-        # acks the message, so it never comes back.
+        # A thin wrapper: the same process_chunk / finalize as the in-process pool (which renew
+        # the job's lease while they run). An unknown kind raises here, before anything runs or
+        # is handed back; Celery logs the error and acks the message, so it never comes back.
         job = scheduling.Job(kind, task_id, idx, lease_token)
         try:
             task_worker.run(job)

@@ -1,8 +1,11 @@
 """Which work is due: leases on chunks and finalize steps, recovery, poison chunks.
 
 A job is only a wake-up: whoever runs it asks the database whether the work is still wanted.
-Claiming a job leases it; a job whose lease expires (lost message, dead worker) is claimed
-again, and a chunk claimed `max_attempts` times fails its task instead of looping forever.
+Claiming a job leases it for `chunk_lease_seconds`; the worker running it renews the lease
+every quarter of that (`renew`, its heartbeat), so a job in hand keeps its lease however long it
+runs, and a job whose lease expires (lost message, dead worker: no heartbeat) is claimed again
+within about one lease. A chunk claimed `max_attempts` times fails its task instead of looping
+forever.
 """
 
 from __future__ import annotations
@@ -120,6 +123,43 @@ def claim(stores: Stores, limit: int) -> list[Job]:
     for task_id, registry_version_id in failed.items():
         records.release(stores, task_id, registry_version_id)
     return [job for job in jobs if job.task_id not in failed]
+
+
+def renew(stores: Stores, job: Job) -> bool:
+    """Extend the lease of a job in hand to a whole lease from now: the heartbeat of the worker
+    running it. Only a lease that is still this dispatch's is extended; False when the job is
+    done, was handed back or was dispatched again meanwhile (the heartbeat then stops)."""
+    until = _lease_end(stores, utcnow())
+    with stores.sessions.begin() as session:
+        match job.kind:
+            case JobKind.CHUNK:
+                statement = (
+                    update(Chunk)
+                    .where(
+                        Chunk.task_id == job.task_id,
+                        Chunk.idx == job.idx,
+                        Chunk.lease_token == job.lease_token,  # not dispatched again since
+                        Chunk.status == "pending",
+                        Chunk.leased_until.is_not(None),  # not handed back
+                    )
+                    .values(leased_until=until)
+                )
+            case JobKind.FINALIZE:
+                # A finalize lease has no token (a task has one finalize, and it is idempotent):
+                # it is renewed while the task still waits for its zip and nobody handed it back.
+                statement = (
+                    update(Task)
+                    .where(
+                        Task.id == job.task_id,
+                        Task.status == "processing",
+                        Task.chunks_done == Task.chunk_count,
+                        Task.finalize_leased_until.is_not(None),
+                    )
+                    .values(finalize_leased_until=until)
+                )
+            case _:
+                assert_never(job.kind)
+        return bool(session.execute(statement).rowcount)
 
 
 def _lease_end(stores: Stores, now: datetime) -> datetime:

@@ -1,10 +1,15 @@
-"""The per-process side of task jobs: open the stores once, then run jobs against them."""
+"""The per-process side of task jobs: open the stores once, then run jobs against them, keeping
+the lease of the job in hand alive with a heartbeat."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from numcheck import checks
 from numcheck.config import Settings
@@ -14,6 +19,8 @@ from numcheck.tasks import scheduling
 
 log = logging.getLogger(__name__)
 _stores: Stores | None = None
+
+HEARTBEATS_PER_LEASE = 4  # the setting's description promises "every quarter of it"
 
 
 def init(settings: Settings) -> None:
@@ -34,7 +41,8 @@ def run(job: scheduling.Job) -> bool:
     assert _stores is not None, "worker.init was not called in this process"
     try:
         started = time.perf_counter()
-        last = scheduling.run(_stores, job)
+        with heartbeat(_stores, job):
+            last = scheduling.run(_stores, job)
         log.info(
             "job done kind=%s task_id=%s chunk=%s in %.0f ms",
             job.kind,
@@ -47,6 +55,43 @@ def run(job: scheduling.Job) -> bool:
         # The traceback names code, not data: no line of the file is ever put in an exception.
         log.exception("job failed kind=%s task_id=%s", job.kind, job.task_id)
         raise
+
+
+@contextmanager
+def heartbeat(stores: Stores, job: scheduling.Job) -> Iterator[None]:
+    """Renew the job's lease at once and then every quarter of a lease while the block runs.
+
+    A live worker so keeps its job however long it takes (no second dispatch, no double work),
+    while a killed one stops renewing with its death: its job is dispatched again within about
+    one lease. The first renewal also gives back the time the job waited in a queue.
+    """
+    every = stores.settings.chunk_lease_seconds / HEARTBEATS_PER_LEASE
+    done = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                if not scheduling.renew(stores, job):
+                    return  # finished, handed back or dispatched again: nothing left to keep
+            except SQLAlchemyError as exc:
+                # The database may be restarting; three more beats fit in the lease.
+                log.warning(
+                    "could not renew the lease kind=%s task_id=%s chunk=%s (%s)",
+                    job.kind,
+                    job.task_id,
+                    job.idx,
+                    type(exc).__name__,
+                )
+            if done.wait(every):
+                return
+
+    thread = threading.Thread(target=beat, name="lease-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()  # no renewal may land after the caller hands the job back
 
 
 def top_up(send: Callable[[scheduling.Job], None]) -> None:

@@ -9,46 +9,69 @@ of this test machine may); every one of them starts the service again whatever h
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import os
 import shutil
+import sqlite3
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing, contextmanager
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
 import pytest
 
-from tests.conftest import Server, broker, download_zip, fresh_postgres, service_unavailable, submit
+from tests.conftest import (
+    BUCKET,
+    Server,
+    broker,
+    download_zip,
+    fresh_postgres,
+    service_unavailable,
+    submit,
+)
 
 CREDITS = 10_000_000
+SHORT_LEASE = 5  # seconds, the shortest allowed: lost work comes back within seconds
 
 pytestmark = pytest.mark.slow
 
 
 @contextmanager
 def cluster(tmp_path: Path, kind: str, *, workers: int = 2, **settings: object) -> Iterator[Server]:
-    """An API server and `workers` worker processes (concurrency 1 each) on a database and a
-    broker of their own. Short leases, so that lost work is re-dispatched within seconds."""
+    """An API server on a PostgreSQL database of its own, with a broker of its own (`kind`
+    "redis" or "rabbitmq") and `workers` `numcheck worker` processes of concurrency 1 each, or
+    (`kind` "pool") running the jobs in its own in-process pool of `workers` processes. Leases
+    are short unless a test passes `chunk_lease_seconds=None` (the default lease)."""
+    pool_size = workers if kind == "pool" else 1
+    settings = {
+        "chunk_lines": 10_000,
+        "chunk_lease_seconds": SHORT_LEASE,
+        "workers": pool_size,
+    } | settings
     env = {
-        "NUMCHECK_CHUNK_LINES": "10000",
-        "NUMCHECK_CHUNK_LEASE_SECONDS": "5",
-        "NUMCHECK_WORKERS": "1",
-        **{f"NUMCHECK_{name.upper()}": str(value) for name, value in settings.items()},
+        f"NUMCHECK_{name.upper()}": str(value)
+        for name, value in settings.items()
+        if value is not None
     }
-    with fresh_postgres() as database, broker(kind) as broker_url:
-        env |= {"NUMCHECK_DATABASE_URL": database, "NUMCHECK_BROKER_URL": broker_url}
+    with ExitStack() as stack:
+        env["NUMCHECK_DATABASE_URL"] = stack.enter_context(fresh_postgres())
+        if kind != "pool":
+            env["NUMCHECK_BROKER_URL"] = stack.enter_context(broker(kind))
         server = Server(tmp_path / "data", env=env, worker_count=workers)
         upgraded = server.cli("db", "upgrade")
         assert upgraded.returncode == 0, upgraded.stderr
         server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+        stack.callback(server.stop)
+        yield server
 
 
 def lines(count: int) -> list[str]:
@@ -74,17 +97,42 @@ def task_status(client: httpx.Client, task_id: str) -> dict | None:
     return response.json()
 
 
+def counted(status: dict) -> int:
+    """Lines checked so far, as the progress bar shows them."""
+    return status["success"] + status["failure"]
+
+
+def submit_lines(client: httpx.Client, numbers: list[str]) -> str:
+    created = submit(client, ("\n".join(numbers) + "\n").encode())
+    assert created.status_code == 200, created.text
+    return created.json()["task_id"]
+
+
+def wait_for_progress(
+    client: httpx.Client, task_id: str, reached: Callable[[dict], bool], timeout: float, what: str
+) -> dict:
+    """Poll the task until `reached(status)`; fail if it ends another way or the time is up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = task_status(client, task_id)
+        if status is not None:
+            assert status["status"] in ("pending", "processing", "exported"), (
+                status["status"],
+                status.get("message"),
+            )
+            if reached(status):
+                return status
+            assert status["status"] != "exported", f"the task was done before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.02)
+
+
 def submit_and_wait_until_counting(client: httpx.Client, numbers: list[str]) -> str:
     """Submit a task; return once its first chunk is counted and others remain (mid-way)."""
-    task_id = submit(client, ("\n".join(numbers) + "\n").encode()).json()["task_id"]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        body = task_status(client, task_id)
-        if body and body["success"] > 0:
-            assert body["status"] == "processing", body
-            return task_id
-        time.sleep(0.02)
-    raise AssertionError("the task never started")
+    task_id = submit_lines(client, numbers)
+    status = wait_for_progress(client, task_id, counted, 120, "first chunk counted")
+    assert status["status"] == "processing", status
+    return task_id
 
 
 def wait_until_exported(client: httpx.Client, task_id: str, timeout: float = 240) -> dict:
@@ -119,21 +167,32 @@ def assert_exact(server: Server, client: httpx.Client, status: dict, numbers: li
 
     account = client.get("/v1/account").json()["credits"]
     assert account["balance"] == CREDITS - len(valid) and account["reserved"] == 0, account
-    with psycopg.connect(conninfo(server)) as db:
-        movements = db.execute(
-            "SELECT kind, count(*), sum(amount) FROM credit_ledger WHERE task_id = %s "
-            "GROUP BY kind ORDER BY kind",
-            (status["task_id"],),
-        ).fetchall()
-    assert movements == [
+    assert ledger_of(server, status["task_id"]) == [
         ("charge", 1, len(valid)),
         ("release", 1, len(malformed)),
         ("reserve", 1, len(numbers)),
     ]
 
 
+def ledger_of(server: Server, task_id: str) -> list[tuple[str, int, int]]:
+    """The task's credit movements by kind, from the server's database (shared or embedded)."""
+    query = (
+        "SELECT kind, count(*), sum(amount) FROM credit_ledger WHERE task_id = {} "
+        "GROUP BY kind ORDER BY kind"
+    )
+    if "NUMCHECK_DATABASE_URL" in server.env:
+        with psycopg.connect(conninfo(server)) as db:
+            return db.execute(query.format("%s"), (task_id,)).fetchall()
+    with closing(sqlite3.connect(server.data_dir / "numcheck.db")) as db:
+        return db.execute(query.format("?"), (task_id,)).fetchall()
+
+
 def conninfo(server: Server) -> str:
     return server.env["NUMCHECK_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # leases are stored as naive UTC
 
 
 def children_of(pid: int) -> list[int]:
@@ -149,6 +208,173 @@ def run_as_operator(*command: str) -> None:
     if shutil.which(command[0]) is None:
         service_unavailable(f"`{command[0]}`", FileNotFoundError(command[0]))
     subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+
+# -- heartbeats ----------------------------------------------------------------------------------
+
+_HOP_BY_HOP = {"connection", "content-length", "keep-alive", "transfer-encoding"}
+
+
+class HeldS3:
+    """A proxy in front of the S3 server that holds the reads a test picks (a chunk's ranged GET
+    of its upload, a finalize's GET of a part) until `release()`: a job that runs as long as the
+    test wants, with no hook in numcheck. (S3 is a boundary numcheck does not own.)"""
+
+    def __init__(self, upstream: str, holds: Callable[[str, str], bool]) -> None:
+        self.held: list[tuple[str, str]] = []  # (path, Range) of every read held so far
+        self._holds = holds
+        self._released = threading.Event()
+        self._upstream = urlsplit(upstream).netloc
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def close(self) -> None:
+        self.release()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Forward(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self) -> None:
+                body = self._body()
+                reading = self.headers.get("Range", "")
+                if self.command == "GET" and proxy._holds(self.path, reading):
+                    proxy.held.append((self.path, reading))
+                    proxy._released.wait(120)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                if body is not None:
+                    headers["Content-Length"] = str(len(body))
+                upstream = http.client.HTTPConnection(proxy._upstream, timeout=120)
+                try:
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    response = upstream.getresponse()
+                    data = response.read()
+                    self.send_response(response.status, response.reason)
+                    for name, value in response.getheaders():
+                        if name.lower() not in _HOP_BY_HOP:
+                            self.send_header(name, value)
+                        elif name.lower() == "content-length" and self.command == "HEAD":
+                            self.send_header(name, value)  # the object's size, no body
+                    if self.command != "HEAD":
+                        self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                finally:
+                    upstream.close()
+
+            def _body(self) -> bytes | None:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    parts = []
+                    while size := int(self.rfile.readline().split(b";")[0], 16):
+                        parts.append(self.rfile.read(size))
+                        self.rfile.readline()
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(parts)
+                length = self.headers.get("Content-Length")
+                return self.rfile.read(int(length)) if length else None
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = forward
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        return Forward
+
+
+@contextmanager
+def held_s3(
+    s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, holds: Callable[[str, str], bool]
+) -> Iterator[HeldS3]:
+    """Blobs in the test S3 server, reached by every process through a HeldS3 proxy."""
+    proxy = HeldS3(s3_endpoint, holds)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)  # servers and workers start with it
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+def wait_until_held(proxy: HeldS3, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while len(proxy.held) < count:
+        assert time.monotonic() < deadline, f"{len(proxy.held)} of {count} reads were held"
+        time.sleep(0.05)
+
+
+def storage_url() -> str:
+    return f"s3://{BUCKET}/faults-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.mark.parametrize("kind", ["pool", "redis"])
+def test_a_chunk_in_hand_keeps_its_lease_however_long_it_runs(
+    tmp_path, kind, s3_endpoint, monkeypatch
+) -> None:
+    """A worker stuck in a chunk for several leases (its read of the upload held) renews the
+    lease all along, in the embedded pool and in a Celery worker: the chunk is never taken from
+    it and dispatched again, so it is never done twice."""
+    numbers = lines(30_000)
+    is_upload_read = lambda path, reading: "/uploads/" in path and bool(reading)
+    with (
+        held_s3(s3_endpoint, monkeypatch, is_upload_read) as s3,
+        cluster(tmp_path, kind, workers=1, storage_url=storage_url()) as server,
+        server.client(metered_key(server)) as client,
+        psycopg.connect(conninfo(server), autocommit=True) as db,
+    ):
+        task_id = submit_lines(client, numbers)
+        try:
+            wait_until_held(s3, 1)
+            time.sleep(2.5 * SHORT_LEASE)  # the lease taken at dispatch has long run out
+            ((_, reading),) = s3.held  # one worker process: one chunk in hand
+            start_byte = int(reading.removeprefix("bytes=").split("-")[0])
+            idx, attempts, leased_until = db.execute(
+                "SELECT idx, attempts, leased_until FROM chunks "
+                "WHERE task_id = %s AND start_byte = %s",
+                (task_id, start_byte),
+            ).fetchone()
+            assert leased_until > utc_now(), "the lease of the chunk in hand ran out"
+            assert attempts == 1, "the chunk in hand was dispatched again"
+        finally:
+            s3.release()  # (also before the cluster stops, should an assertion fail)
+        status = wait_until_exported(client, task_id)
+        assert_exact(server, client, status, numbers)
+        assert db.execute(
+            "SELECT attempts FROM chunks WHERE task_id = %s AND idx = %s", (task_id, idx)
+        ).fetchone() == (1,)
+
+
+@pytest.mark.parametrize("kind", ["pool", "redis"])
+def test_a_finalize_in_hand_keeps_its_lease_however_long_it_runs(
+    tmp_path, kind, s3_endpoint, monkeypatch
+) -> None:
+    """A finalize stuck for several leases (its read of the first part held) renews its lease:
+    no second finalize starts on the idle second worker process meanwhile."""
+    numbers = lines(30_000)
+    is_part_read = lambda path, _: "/parts/" in path
+    with (
+        held_s3(s3_endpoint, monkeypatch, is_part_read) as s3,
+        cluster(tmp_path, kind, workers=2, storage_url=storage_url()) as server,
+        server.client(metered_key(server)) as client,
+    ):
+        task_id = submit_lines(client, numbers)
+        try:
+            wait_until_held(s3, 1)
+            time.sleep(2.5 * SHORT_LEASE)  # the lease taken at dispatch has long run out
+            assert len(s3.held) == 1, f"the finalize was dispatched again: {s3.held}"
+            status = task_status(client, task_id)
+            assert status and (status["status"], counted(status)) == ("processing", len(numbers))
+        finally:
+            s3.release()  # (also before the cluster stops, should an assertion fail)
+        status = wait_until_exported(client, task_id)
+        assert_exact(server, client, status, numbers)
 
 
 # -- kill -9 -------------------------------------------------------------------------------------
@@ -272,7 +498,7 @@ def test_a_dropped_chunk_message_is_recovered_by_the_sweeper(tmp_path) -> None:
                     time.sleep(0.1)
                 time.sleep(0.5)  # the sweeper's round has sent its messages
                 # No worker runs yet: every dispatched chunk message is in the queue. Drop them.
-                dropped = make_app(server.env["NUMCHECK_BROKER_URL"], 5).control.purge()
+                dropped = make_app(server.env["NUMCHECK_BROKER_URL"]).control.purge()
                 assert dropped > 0
                 server.start_worker()
                 status = wait_until_exported(client, task_id)

@@ -1,7 +1,10 @@
-"""Jobs on the real scheduling code and a real SQLite database: the closed set of job kinds."""
+"""Leases, their heartbeat and the closed set of job kinds, on the real scheduling code and a real
+SQLite database: a job in hand keeps its lease while its worker lives and loses it within a lease
+when the worker dies; only the dispatch that holds a lease may renew it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +18,7 @@ from numcheck.storage import blobs as blob_keys
 from numcheck.storage import db
 from numcheck.storage.models import Chunk, LedgerEntry, Task
 from numcheck.storage.stores import Stores
-from numcheck.tasks import intake, scheduling
+from numcheck.tasks import intake, scheduling, worker
 from numcheck.tasks.scheduling import Job, JobKind
 
 LEASE = 5  # seconds: the shortest lease the settings allow
@@ -72,6 +75,105 @@ def finish_chunks(stores: Stores) -> None:
     assert {job.kind for job in jobs} == {JobKind.CHUNK}
     for job in jobs:
         scheduling.run(stores, job)
+
+
+# -- renew ---------------------------------------------------------------------------------------
+
+
+def test_a_renewal_gives_the_job_in_hand_a_whole_lease_from_now(stores: Stores) -> None:
+    create_task(stores)
+    job = claim_chunk(stores)
+    run_out_the_lease(stores, job)
+
+    assert scheduling.renew(stores, job) is True
+    lease = chunk_lease(stores, job)
+    assert lease is not None and lease > datetime.now(UTC) + timedelta(seconds=LEASE - 1)
+    assert job.idx not in [other.idx for other in scheduling.claim(stores, 10)]
+
+
+def test_a_renewal_refuses_a_chunk_dispatched_again(stores: Stores) -> None:
+    create_task(stores)
+    first = claim_chunk(stores)
+    run_out_the_lease(stores, first)
+    (again,) = [job for job in scheduling.claim(stores, 10) if job.idx == first.idx]
+    lease_of_again = chunk_lease(stores, again)
+
+    assert scheduling.renew(stores, first) is False
+    assert chunk_lease(stores, again) == lease_of_again  # the new owner's lease is untouched
+    assert scheduling.renew(stores, again) is True
+
+
+def test_a_renewal_refuses_a_chunk_handed_back_or_done(stores: Stores) -> None:
+    create_task(stores)
+    handed_back = claim_chunk(stores)
+    scheduling.release(stores, handed_back)
+    assert scheduling.renew(stores, handed_back) is False
+    assert chunk_lease(stores, handed_back) is None  # still due at once
+
+    done = claim_chunk(stores)
+    scheduling.run(stores, done)
+    assert scheduling.renew(stores, done) is False
+    assert chunk_lease(stores, done) is None
+
+
+def test_a_finalize_lease_is_renewed_until_it_is_handed_back_or_the_task_exported(
+    stores: Stores,
+) -> None:
+    task_id = create_task(stores)
+    finish_chunks(stores)
+    (job,) = scheduling.claim(stores, 1)
+    assert job.kind is JobKind.FINALIZE
+    with stores.sessions.begin() as session:
+        session.execute(
+            update(Task)
+            .where(Task.id == task_id)
+            .values(finalize_leased_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+    assert scheduling.renew(stores, job) is True
+    lease = finalize_lease(stores, task_id)
+    assert lease is not None and lease > datetime.now(UTC) + timedelta(seconds=LEASE - 1)
+
+    scheduling.release(stores, job)
+    assert scheduling.renew(stores, job) is False
+    assert finalize_lease(stores, task_id) is None
+
+    (job,) = scheduling.claim(stores, 1)
+    scheduling.run(stores, job)
+    assert scheduling.renew(stores, job) is False
+    assert finalize_lease(stores, task_id) is None
+
+
+# -- the heartbeat -------------------------------------------------------------------------------
+
+
+def test_a_job_in_hand_keeps_its_lease_until_its_heartbeat_stops(stores: Stores) -> None:
+    create_task(stores)
+    job = claim_chunk(stores)
+
+    with worker.heartbeat(stores, job):
+        time.sleep(LEASE + 1.5)  # a job longer than a lease: the lease taken at claim ran out
+        assert job.idx not in [other.idx for other in scheduling.claim(stores, 10)]
+        lease = chunk_lease(stores, job)
+        assert lease is not None and lease > datetime.now(UTC)
+
+    # The worker is gone (its heartbeat with it): within a lease its job is due again.
+    time.sleep(LEASE + 0.5)
+    (again,) = [other for other in scheduling.claim(stores, 10) if other.idx == job.idx]
+    assert again.lease_token != job.lease_token
+
+
+def test_the_heartbeat_renews_at_once_what_waited_in_a_queue(stores: Stores) -> None:
+    create_task(stores)
+    job = claim_chunk(stores)
+    run_out_the_lease(stores, job)  # it waited in a queue for a whole lease
+
+    with worker.heartbeat(stores, job):
+        deadline = time.monotonic() + LEASE / 4
+        while (chunk_lease(stores, job) or datetime.min.replace(tzinfo=UTC)) < datetime.now(UTC):
+            assert time.monotonic() < deadline, "the first beat did not renew the lease"
+            time.sleep(0.02)
+        assert job.idx not in [other.idx for other in scheduling.claim(stores, 10)]
 
 
 # -- job kinds -----------------------------------------------------------------------------------
