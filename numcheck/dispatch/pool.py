@@ -66,15 +66,21 @@ class ProcessPoolDispatcher(Sweeper):
             return 2 * self._workers - self._inflight  # one running and one queued per worker
 
     def submit(self, job: Any) -> None:
-        assert self._pool is not None
+        pool = self._current_pool()
         try:
-            future = self._pool.submit(self._run, job)
+            future = pool.submit(self._run, job)
         except BrokenProcessPool:
-            self._replace_pool()
-            future = self._pool.submit(self._run, job)
+            # A worker died a moment ago and its pool's futures have not all reported it yet.
+            pool = self._replace_pool(pool)
+            future = pool.submit(self._run, job)
         with self._lock:
             self._inflight += 1
-        future.add_done_callback(lambda f, job=job: self._done(job, f))
+        future.add_done_callback(lambda f, job=job, pool=pool: self._done(job, pool, f))
+
+    def _current_pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            assert self._pool is not None, "start() first"
+            return self._pool
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -85,7 +91,7 @@ class ProcessPoolDispatcher(Sweeper):
             initargs=(os.getpid(), self._initializer, self._initargs),
         )
 
-    def _done(self, job: Any, future: Future[Any]) -> None:
+    def _done(self, job: Any, pool: ProcessPoolExecutor, future: Future[Any]) -> None:
         with self._lock:
             self._inflight -= 1
         if future.cancelled():
@@ -98,17 +104,21 @@ class ProcessPoolDispatcher(Sweeper):
                 getattr(job, "task_id", "?"),
                 type(error).__name__,
             )
-            if isinstance(error, BrokenProcessPool) and not self.stopping:
-                self._replace_pool()
+            if isinstance(error, BrokenProcessPool):
+                self._replace_pool(pool)
             try:
                 self._on_error(job, error)
             except Exception:
                 log.exception("releasing a failed job failed")
         self.wake()
 
-    def _replace_pool(self) -> None:
+    def _replace_pool(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        """Replace `broken` with a new pool, once: every future of a broken pool fails with it
+        and reports it here, and by then the current pool may already be its replacement. (The
+        broken pool has stopped its other workers and freed its resources itself.)"""
         with self._lock:
-            if self._pool is not None and not getattr(self._pool, "_broken", False):
-                return
-            log.warning("worker pool broken (a worker died); starting a new one")
-            self._pool = self._new_pool()
+            if self._pool is broken and not self.stopping:
+                log.warning("worker pool broken (a worker died); starting a new one")
+                self._pool = self._new_pool()
+            assert self._pool is not None
+            return self._pool

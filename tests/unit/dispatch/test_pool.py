@@ -1,0 +1,77 @@
+"""The embedded pool with real worker processes: a worker killed with -9 breaks its pool; the
+dispatcher hands the pool's jobs back, starts one new pool, and goes on running jobs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections import deque
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from numcheck.dispatch.pool import ProcessPoolDispatcher
+
+JOBS = [f"job-{n}" for n in range(6)]
+
+
+def no_setup(_: object) -> None:
+    pass
+
+
+def slow_job(spec: tuple[Path, str]) -> None:
+    """Say which process runs the job, take a while, then say it is done."""
+    scratch, name = spec
+    (scratch / f"running-{name}-{os.getpid()}").touch()
+    time.sleep(1.0)
+    (scratch / f"done-{name}").touch()
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_killed_worker_breaks_its_pool_once_and_its_jobs_run_again(tmp_path, caplog) -> None:
+    due = deque((tmp_path, name) for name in JOBS)
+    handed_back: list[tuple[str, type[BaseException]]] = []
+    lock = threading.Lock()
+
+    def claim(limit: int) -> list[tuple[Path, str]]:
+        with lock:
+            return [due.popleft() for _ in range(min(limit, len(due)))]
+
+    def on_error(job: tuple[Path, str], error: BaseException) -> None:
+        with lock:  # as scheduling.release does: the job is due again at once
+            handed_back.append((job[1], type(error)))
+            due.append(job)
+
+    dispatcher = ProcessPoolDispatcher(
+        workers=2,
+        initializer=no_setup,
+        initargs=(None,),
+        run=slow_job,
+        on_error=on_error,
+        claim=claim,
+        interval=0.05,
+    )
+    caplog.set_level(logging.WARNING, logger="numcheck.dispatch.pool")
+    dispatcher.start()
+    try:
+        wait_for(lambda: len(list(tmp_path.glob("running-*"))) >= 2, 60, "two jobs running")
+        victim = int(next(tmp_path.glob("running-*")).name.rsplit("-", 1)[1])
+        os.kill(victim, signal.SIGKILL)
+
+        wait_for(lambda: all((tmp_path / f"done-{n}").exists() for n in JOBS), 60, "all jobs")
+    finally:
+        dispatcher.stop()
+
+    # Both jobs in hand (and any queued behind them) failed with the pool and were handed back.
+    assert len(handed_back) >= 2
+    assert {error for _, error in handed_back} == {BrokenProcessPool}
+    replaced = [r for r in caplog.records if "worker pool broken" in r.getMessage()]
+    assert len(replaced) == 1, "one dead worker, one new pool"
