@@ -1,13 +1,25 @@
-"""kill -9 of the server while a 300,000-line task runs: the next start finishes it exactly."""
+"""Crashes of the embedded default: kill -9 of the server while a 300,000-line task runs (the
+next start finishes it exactly), and kill -9 of one of its pool's worker processes (the task
+goes on at once and finishes exactly)."""
 
 import csv
 import io
+import os
+import signal
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import download_zip, submit, wait_for_status
+from tests.integration.test_scale_faults import (
+    assert_exact,
+    kill_as_it_progresses,
+    lines,
+    metered_key,
+    submit_lines,
+    wait_until_exported,
+)
 
 LINES = 300_000
 
@@ -74,3 +86,34 @@ def test_kill_9_mid_task_then_restart_finishes_exactly_once(start_server, tmp_pa
     rows = list(csv.reader(io.StringIO(download_zip(status)["results.csv"])))
     assert len(rows) == LINES + 1
     assert [row[0] for row in rows[1:]] == numbers  # one row per line, in input order
+
+
+def pool_workers_of(server_pid: int) -> list[int]:
+    """The pool's worker processes (spawned), not multiprocessing's resource tracker."""
+    return [
+        pid
+        for pid in worker_pids_of(server_pid)
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_pool_worker_mid_task_then_the_task_goes_on_exactly(start_server) -> None:
+    """A worker process of the embedded pool dies (out of memory, say), twice during a task:
+    each time the pool is replaced and the jobs it held are handed back at once (no lease to
+    wait out), the counters move again within the bound, and the task ends with exact results
+    and one charge."""
+    numbers = lines(300_000)
+    server = start_server(chunk_lines=10_000)  # with the default lease
+
+    def kill(_: int) -> None:
+        workers = pool_workers_of(server.process.pid)
+        assert workers, "the pool should have worker processes"
+        os.kill(workers[0], signal.SIGKILL)
+
+    with server.client(metered_key(server)) as client:
+        task_id = submit_lines(client, numbers)
+        kill_as_it_progresses(client, task_id, [1 / 3, 2 / 3], kill)
+        status = wait_until_exported(client, task_id)
+        assert_exact(server, client, status, numbers)
+    assert server.log().count("worker pool broken") == 2
