@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
+
 from numcheck import errors, numbers
 from numcheck.textlines import LineIndex
 
@@ -118,8 +120,7 @@ class CsvToCanonical:
             return b"\n" * lines.count  # nothing waits before these blank lines
         self._held.append(lines)
         self._held_bytes += len(lines.block)
-        for index in rows[: SAMPLE_ROWS - len(self._sample)].tolist():
-            self._sample.append(_row(lines.line(index)))
+        self._sample += map(_row, lines.texts(rows[: SAMPLE_ROWS - len(self._sample)]))
         if len(self._sample) >= SAMPLE_ROWS or self._held_bytes >= _MAX_HELD_BYTES:
             return self._release()
         return b""
@@ -142,20 +143,23 @@ class CsvToCanonical:
 
     def _convert(self, lines: LineIndex) -> bytes:
         """Canonical lines for a block: a non-blank row each, blank runs as they were."""
-        parts: list[str] = []
-        previous = -1
-        for index in lines.nonblank.tolist():
-            parts.append("\n" * (index - previous - 1))
-            parts.append(self._canonical(_row(lines.line(index))) + "\n")
-            previous = index
-        parts.append("\n" * (lines.count - previous - 1))
-        return "".join(parts).encode("utf-8")
+        rows = lines.nonblank
+        canonical = [self._canonical(_row(text)) for text in lines.texts(rows)]
+        blank_after = lines.count - (int(rows[-1]) + 1 if len(rows) else 0)
+        blank_before = np.diff(rows, prepend=-1) - 1
+        if blank_before.any():  # each row after the blank lines before it
+            pairs = zip(blank_before.tolist(), canonical)
+            text = "".join(["\n" * blank + line + "\n" for blank, line in pairs])
+        else:
+            text = "".join([line + "\n" for line in canonical])
+        return (text + "\n" * blank_after).encode("utf-8")
 
     def _canonical(self, row: list[str]) -> str:
-        number = row[self._index] if self._index is not None and self._index < len(row) else ""
-        number = number.replace("\t", " ").strip()
-        if self._id_index is None:
+        index, id_index = self._index, self._id_index
+        number = (
+            row[index].replace("\t", " ").strip() if index is not None and index < len(row) else ""
+        )
+        if id_index is None:
             return number
-        identifier = row[self._id_index] if self._id_index < len(row) else ""
-        identifier = identifier.replace("\t", " ").strip()
+        identifier = row[id_index].replace("\t", " ").strip() if id_index < len(row) else ""
         return f"{number}\t{identifier}" if number or identifier else ""
