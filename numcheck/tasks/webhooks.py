@@ -24,6 +24,7 @@ import secrets
 import ssl
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -247,32 +248,66 @@ def send(
 
 
 class WebhookSender:
-    """A thread of the API process that delivers due webhooks about once a second."""
+    """Delivers due webhooks from the API process: a loop that enqueues and leases due
+    deliveries about once a second (at once when an attempt ends), and up to
+    NUMCHECK_WEBHOOK_CONCURRENCY attempts running side by side, so a slow receiver holds back
+    only its own deliveries."""
 
     def __init__(self, stores: Stores, interval: float = 1.0) -> None:
         settings = stores.settings
         self._stores = stores
         self._interval = interval
+        self._concurrency = settings.webhook_concurrency
         self._lease = timedelta(seconds=settings.webhook_timeout_seconds) + LEASE_MARGIN
+        self._running = 0  # attempts under way; only the loop adds to it
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+        self._attempts = ThreadPoolExecutor(self._concurrency, thread_name_prefix="webhook")
+        self._loop = threading.Thread(target=self._run, name="webhooks", daemon=True)
+        self._ssl_context: ssl.SSLContext | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        self._ssl_context = httpx.create_ssl_context()  # the CA bundle, loaded once
+        self._loop.start()
 
     def stop(self) -> None:
+        """Stop leasing; attempts under way finish (each within its deadline) and record."""
         self._stop.set()
-        self._thread.join(timeout=self._stores.settings.webhook_timeout_seconds + 5)
+        self._wake.set()
+        self._loop.join(timeout=30)
+        self._attempts.shutdown(wait=True)
 
     def _run(self) -> None:
-        ssl_context = httpx.create_ssl_context()  # the CA bundle, loaded once
-        while not self._stop.wait(self._interval):
+        while not self._stop.is_set():
+            self._wake.clear()
             try:
-                with self._stores.sessions.begin() as session:
-                    enqueue_finished(session)
-                with self._stores.sessions.begin() as session:
-                    claimed = claim_due(session, 50, self._lease)
-                for attempt in claimed:
-                    deliver(self._stores, attempt, ssl_context)
+                self._lease_due()
             except Exception:
                 log.exception("webhook delivery round failed; retrying")
+            self._wake.wait(self._interval)
+
+    def _lease_due(self) -> None:
+        with self._lock:
+            free = self._concurrency - self._running
+        if free <= 0:
+            return
+        with self._stores.sessions.begin() as session:
+            enqueue_finished(session)
+        with self._stores.sessions.begin() as session:
+            claimed = claim_due(session, free, self._lease)
+        for attempt in claimed:
+            with self._lock:
+                self._running += 1
+            self._attempts.submit(self._attempt, attempt)
+
+    def _attempt(self, attempt: Attempt) -> None:
+        assert self._ssl_context is not None
+        try:
+            deliver(self._stores, attempt, self._ssl_context)
+        except Exception:  # e.g. the database is down: the lease runs out and it is retried
+            log.exception("webhook attempt not recorded task_id=%s", attempt.task_id)
+        finally:
+            with self._lock:
+                self._running -= 1
+            self._wake.set()  # a slot is free: lease the next due delivery now

@@ -53,6 +53,53 @@ class Receiver:
             time.sleep(0.05)
 
 
+class DribblingReceiver:
+    """A local endpoint that answers its first delivery one byte every half second (never
+    finishing within a test) and later ones at once; it notes when each arrives and when the
+    sender hung up on the first."""
+
+    def __init__(self) -> None:
+        self.first_arrived = threading.Event()
+        self.hung_up = threading.Event()
+        self.times: dict[str, float] = {}
+        self.delivered: list[bytes] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if not receiver.first_arrived.is_set():
+                    receiver.times["first"] = time.monotonic()
+                    receiver.first_arrived.set()
+                    self._dribble()
+                    return
+                receiver.delivered.append(body)
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _dribble(self) -> None:
+                try:
+                    for byte in b"HTTP/1.1 204 No Content\r\nX-Slow: " + b"a" * 1000:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(0.5)
+                except OSError:  # the sender gave up and closed the connection
+                    receiver.times["hung_up"] = time.monotonic()
+                    receiver.hung_up.set()
+                self.close_connection = True
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/slow"
+
+
 def test_delivered_signed_and_retried(start_server) -> None:
     server = start_server(webhook_allow_private="true")
     key = server.create_key("hooked")
@@ -174,3 +221,29 @@ def test_two_api_servers_on_one_database_deliver_each_task_exactly_once(
             for server in servers:
                 server.stop()
             receiver.server.shutdown()
+
+
+def test_a_slow_receiver_holds_back_only_its_own_webhook(start_server) -> None:
+    server = start_server(webhook_allow_private="true", webhook_timeout_seconds="10")
+    slow, fast = DribblingReceiver(), Receiver()
+    try:
+        with server.client(server.admin_key) as client:
+            submit(client, b"+12025550101\n", callback_url=slow.url)
+            assert slow.first_arrived.wait(60)
+            fast_task = submit(client, b"+12025550101\n", callback_url=fast.url).json()["task_id"]
+            fast.wait(1, timeout=30)  # the dribbling answer would take 8 minutes
+            fast_at = time.monotonic()
+            assert json.loads(fast.received[0][1])["task_id"] == fast_task
+            # Delivered while the slow attempt was still hanging on...
+            assert not slow.hung_up.is_set() or slow.times["hung_up"] > fast_at
+            # ...which was given up at its deadline (10 s from connect to last byte)...
+            assert slow.hung_up.wait(40)
+            assert 9 < slow.times["hung_up"] - slow.times["first"] < 30
+            # ...as a failed attempt, retried later: the second one is answered at once.
+            deadline = time.monotonic() + 30
+            while not slow.delivered:
+                assert time.monotonic() < deadline, "the slow receiver's retry never came"
+                time.sleep(0.05)
+    finally:
+        slow.server.shutdown()
+        fast.server.shutdown()
