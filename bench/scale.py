@@ -1,6 +1,9 @@
 """Scale-out: the 1,000,000-line `validate` task on PostgreSQL + a broker, run once with one
 `numcheck worker` process and once with two, in the same run; prints seconds for each and the
-speed-up. Every run is checked: exact counts, one result row per input line, in input order.
+speed-up. A third run measures recovery: two worker processes, one killed with -9 a third of
+the way through, default leases; it prints the seconds from the kill until the counters move
+again, until the chunks the dead worker held are done again, and until the task is exported.
+Every run is checked: exact counts, one result row per input line, in input order.
 
     .venv/bin/python -m bench.scale [--lines 1000000] [--broker redis://127.0.0.1:6379/15]
 
@@ -20,10 +23,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -53,9 +59,19 @@ def scratch_database() -> Iterator[str]:
 
 def run_task(path: Path, expected: list[str], workers: int, broker: str, tmp: Path) -> float:
     """Seconds from upload start to exported, with `workers` worker processes."""
+    with cluster(workers, broker, tmp / f"data-{workers}") as (data_dir, env, _):
+        return e2e.run_task(path, data_dir, env, check=lambda body: check_result(body, expected))
+
+
+@contextmanager
+def cluster(
+    workers: int, broker: str, data_dir: Path
+) -> Iterator[tuple[Path, dict[str, str], list[subprocess.Popen[bytes]]]]:
+    """A scratch database, upgraded, and `workers` worker processes of concurrency 1, each in a
+    process group of its own (a kill takes its prefork child with it); the caller starts the
+    API server with the environment yielded."""
     with scratch_database() as database:
         env = {"NUMCHECK_DATABASE_URL": database, "NUMCHECK_BROKER_URL": broker}
-        data_dir = tmp / f"data-{workers}"
         common = {**os.environ, "NUMCHECK_DATA_DIR": str(data_dir), **env}
         subprocess.run(
             [sys.executable, "-m", "numcheck", "db", "upgrade"],
@@ -70,18 +86,133 @@ def run_task(path: Path, expected: list[str], workers: int, broker: str, tmp: Pa
                 env={**common, "NUMCHECK_WORKERS": "1", "NUMCHECK_LOG_LEVEL": "WARNING"},
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,  # Celery warns about root; the run checks itself
+                start_new_session=True,
             )
             for _ in range(workers)
         ]
         try:
-            return e2e.run_task(
-                path, data_dir, env, check=lambda body: check_result(body, expected)
-            )
+            yield data_dir, env, processes
         finally:
             for process in processes:
-                process.send_signal(signal.SIGTERM)
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
             for process in processes:
                 process.wait(timeout=60)
+
+
+@dataclass
+class Recovery:
+    moved: float  # seconds from the kill until the counters moved again
+    redone: float  # ... until every chunk the dead worker held (or had queued) was done again
+    exported: float  # ... until the task was exported
+
+
+def measure_recovery(path: Path, expected: list[str], broker: str, tmp: Path) -> Recovery:
+    """Two worker processes; one is killed with -9 (its whole process group) once a third of the
+    lines are counted. Default leases, as deployed."""
+    with cluster(2, broker, tmp / "data-recovery") as (data_dir, env, processes):
+        port = e2e.free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "numcheck", "serve", "--port", str(port)],
+            env={
+                **os.environ,
+                "NUMCHECK_DATA_DIR": str(data_dir),
+                "NUMCHECK_LOG_LEVEL": "WARNING",
+                **env,
+            },
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            with (
+                serving(f"http://127.0.0.1:{port}", data_dir) as client,
+                psycopg.connect(conninfo(env), autocommit=True) as db,
+            ):
+                return kill_one_and_watch(client, db, processes[0], path, expected)
+        finally:
+            server.terminate()
+            server.wait()
+
+
+@contextmanager
+def serving(base: str, data_dir: Path) -> Iterator[httpx.Client]:
+    """A client of the server at `base` once it answers, with the admin key it created."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("the server did not start")
+        time.sleep(0.1)
+    key = (data_dir / "admin-key.txt").read_text().strip()
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=600) as client:
+        yield client
+
+
+def kill_one_and_watch(
+    client: httpx.Client,
+    db: psycopg.Connection,
+    victim: subprocess.Popen[bytes],
+    path: Path,
+    expected: list[str],
+) -> Recovery:
+    with open(path, "rb") as handle:
+        created = client.post(
+            "/v1/tasks", files={"file": ("n.txt", handle)}, data={"task_type": "validate"}
+        )
+    created.raise_for_status()
+    task_id = created.json()["task_id"]
+    body = client.get(f"/v1/tasks/{task_id}").json()
+    while counted(body) < body["total"] / 3:
+        if body["status"] not in ("pending", "processing"):
+            raise SystemExit(f"the task ended {body['status']} before the kill")
+        time.sleep(0.02)
+        body = client.get(f"/v1/tasks/{task_id}").json()
+
+    os.killpg(victim.pid, signal.SIGKILL)
+    killed = time.perf_counter()
+    victim.wait()
+    now = datetime.now(UTC).replace(tzinfo=None)  # leases are stored as naive UTC
+    lost = [
+        idx
+        for (idx,) in db.execute(
+            "SELECT idx FROM chunks WHERE task_id = %s AND status = 'pending' "
+            "AND leased_until > %s",
+            (task_id, now),
+        )
+    ]
+    before = counted(client.get(f"/v1/tasks/{task_id}").json())
+    moved = redone = None
+    while True:
+        body = client.get(f"/v1/tasks/{task_id}").json()
+        elapsed = time.perf_counter() - killed
+        if moved is None and counted(body) > before:
+            moved = elapsed
+        if redone is None and not pending(db, task_id, lost):
+            redone = elapsed
+        if body["status"] == "exported":
+            check_result(body, expected)
+            return Recovery(moved or elapsed, redone or elapsed, elapsed)
+        if body["status"] != "processing":
+            raise SystemExit(f"task ended {body['status']}: {body.get('message')}")
+        time.sleep(0.02)
+
+
+def counted(body: dict) -> int:
+    return body["success"] + body["failure"]
+
+
+def pending(db: psycopg.Connection, task_id: str, chunks: list[int]) -> int:
+    return db.execute(
+        "SELECT count(*) FROM chunks WHERE task_id = %s AND idx = ANY(%s) AND status = 'pending'",
+        (task_id, chunks),
+    ).fetchone()[0]
+
+
+def conninfo(env: dict[str, str]) -> str:
+    return env["NUMCHECK_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
 
 
 def check_result(body: dict, expected: list[str]) -> None:
@@ -122,6 +253,7 @@ def main() -> None:
         path.write_text("\n".join(lines) + "\n")
         one = run_task(path, lines, 1, args.broker, Path(tmp))
         two = run_task(path, lines, 2, args.broker, Path(tmp))
+        recovery = measure_recovery(path, lines, args.broker, Path(tmp))
     print(
         f"1 worker process  : {args.lines:,} lines in {one:.2f} s = {args.lines / one:,.0f} numbers/s"
     )
@@ -130,6 +262,11 @@ def main() -> None:
     )
     print(
         f"speed-up          : {one / two:.2f}x ({os.cpu_count()} cores, PostgreSQL + broker on the same machine)"
+    )
+    print(
+        f"recovery          : 1 of 2 worker processes killed (-9) at 1/3 of the task, default "
+        f"lease: counters moving again after {recovery.moved:.1f} s, its chunks done again "
+        f"after {recovery.redone:.1f} s, task exported {recovery.exported:.1f} s after the kill"
     )
 
 
