@@ -30,7 +30,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,7 @@ MAX_BACKOFF_SECONDS = 300
 # cannot interrupt) and recording the outcome happen under it too.
 LEASE_MARGIN = timedelta(seconds=60)
 ENQUEUE_BATCH = 100
+PURGE_BATCH = 500
 
 
 def check_callback_url(url: str, allow_private: bool) -> str:
@@ -209,6 +210,39 @@ def deliver(stores: Stores, attempt: Attempt, ssl_context: ssl.SSLContext) -> st
     with stores.sessions.begin() as session:
         record(session, attempt, error)
     return error
+
+
+def purge_finished(stores: Stores, older_than: timedelta) -> int:
+    """Delete deliveries delivered or given up more than `older_than` ago; returns how many.
+
+    Their tasks forget their callback_url in the same transaction: an ended task with a
+    callback_url and no delivery is owed one, so without that a purged delivery would be sent
+    again. Done in batches, each its own transaction.
+    """
+    cutoff = utcnow() - older_than
+    finished = or_(WebhookDelivery.delivered_at < cutoff, WebhookDelivery.gave_up_at < cutoff)
+    purged = 0
+    while True:
+        with stores.sessions.begin() as session:
+            task_ids = session.scalars(
+                select(WebhookDelivery.task_id).where(finished).limit(PURGE_BATCH)
+            ).all()
+            if not task_ids:
+                break
+            session.execute(
+                update(Task).where(Task.id.in_(task_ids)).values(callback_url=None),
+                execution_options={"synchronize_session": False},
+            )
+            session.execute(
+                delete(WebhookDelivery).where(WebhookDelivery.task_id.in_(task_ids)),
+                execution_options={"synchronize_session": False},
+            )
+        purged += len(task_ids)
+        if len(task_ids) < PURGE_BATCH:
+            break
+    if purged:
+        log.info("webhooks: purged %d finished deliveries", purged)
+    return purged
 
 
 def send(

@@ -581,3 +581,42 @@ def test_servers_making_a_users_secret_at_once_agree_on_it(postgres_stores: Stor
     assert seen == [made_first]
     with postgres_stores.sessions() as session:
         assert webhooks.webhook_secret(session, user_id) == made_first
+
+
+def test_purge_removes_deliveries_finished_before_the_cutoff_for_good(stores: Stores) -> None:
+    old_delivered, old_abandoned, new_delivered, old_pending = ended_tasks(stores, 4)
+    enqueue(stores)
+    long_ago = utcnow() - timedelta(days=8)
+    with stores.sessions.begin() as session:
+        for task_id, values in (
+            (old_delivered, {"delivered_at": long_ago}),
+            (old_abandoned, {"gave_up_at": long_ago}),
+            (new_delivered, {"delivered_at": utcnow()}),
+            (old_pending, {"created_at": long_ago}),  # owed long ago, still being tried
+        ):
+            session.execute(
+                update(WebhookDelivery).where(WebhookDelivery.task_id == task_id).values(values)
+            )
+    assert webhooks.purge_finished(stores, timedelta(days=7)) == 2
+    assert sorted(deliveries(stores)) == sorted([new_delivered, old_pending])
+    enqueue(stores)  # the purged tasks are not owed a webhook again
+    assert sorted(deliveries(stores)) == sorted([new_delivered, old_pending])
+    with stores.sessions() as session:
+        urls = {
+            row.id: row.callback_url for row in session.execute(select(Task.id, Task.callback_url))
+        }
+    assert urls[old_delivered] is None and urls[old_abandoned] is None
+    assert urls[new_delivered] == urls[old_pending] == "https://hooks.example/x"
+    assert webhooks.purge_finished(stores, timedelta(days=7)) == 0
+
+
+def test_purge_works_through_more_rows_than_one_batch(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(webhooks, "PURGE_BATCH", 2)
+    ended_tasks(stores, 5)
+    enqueue(stores)
+    with stores.sessions.begin() as session:
+        session.execute(update(WebhookDelivery).values(delivered_at=utcnow() - timedelta(days=8)))
+    assert webhooks.purge_finished(stores, timedelta(days=7)) == 5
+    assert deliveries(stores) == {}
