@@ -79,7 +79,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def _backoff(attempts: int) -> float:
-    return min(MAX_BACKOFF_SECONDS, 2 ** max(0, attempts - 1))
+    return float(min(MAX_BACKOFF_SECONDS, 2 ** max(0, attempts - 1)))
 
 
 @dataclass(frozen=True)
@@ -199,14 +199,18 @@ def record(session: Session, attempt: Attempt, error: str | None) -> None:
 def deliver(stores: Stores, attempt: Attempt, ssl_context: ssl.SSLContext) -> str | None:
     """Make a leased attempt and record it; returns its error (None: delivered)."""
     settings = stores.settings
-    error = send(
-        attempt.url,
-        attempt.body,
-        attempt.secret,
-        allow_private=settings.webhook_allow_private,
-        timeout_seconds=settings.webhook_timeout_seconds,
-        ssl_context=ssl_context,
-    )
+    try:
+        error = send(
+            attempt.url,
+            attempt.body,
+            attempt.secret,
+            allow_private=settings.webhook_allow_private,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            ssl_context=ssl_context,
+        )
+    except Exception as exc:  # our fault, not the receiver's: still an attempt, so it ends
+        log.exception("webhook attempt failed unexpectedly task_id=%s", attempt.task_id)
+        error = type(exc).__name__
     with stores.sessions.begin() as session:
         record(session, attempt, error)
     return error
