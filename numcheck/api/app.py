@@ -24,7 +24,7 @@ from numcheck.dispatch import celery as celery_dispatch
 from numcheck.dispatch.celery import CeleryDispatcher
 from numcheck.dispatch.pool import ProcessPoolDispatcher
 from numcheck.dispatch.sweeper import Sweeper
-from numcheck.registries import records as registry_records
+from numcheck.registries import versions as registry_versions
 from numcheck.storage import db, secrets
 from numcheck.storage.stores import Stores
 from numcheck.tasks import catalog, retention, scheduling, webhooks, worker
@@ -50,7 +50,7 @@ def _housekeeping(stores: Stores) -> None:
     """Periodic: retention, unused registry versions, spent idempotency keys, temporary files
     of dead writers."""
     retention.sweep(stores)
-    registry_records.collect_unused(stores)
+    registry_versions.collect_unused(stores)
     idempotency.purge_expired(stores)
     stores.blobs.sweep_temporaries(older_than_seconds=3600)
 

@@ -23,13 +23,15 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_session(runtime: RuntimeDep) -> Iterator[Session]:
-    """A session whose transaction starts at its first query; commit it in the route."""
-    with runtime.stores.sessions() as session:
+def transaction(runtime: RuntimeDep) -> Iterator[Session]:
+    """The route's transaction: it commits when the route function returns (before the
+    response is sent) and rolls back when it raises; routes never commit by hand. It starts at
+    the first query, so a route that streams an upload first holds no transaction meanwhile."""
+    with runtime.stores.sessions.begin() as session:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(transaction, scope="function")]
 
 
 def current_user(

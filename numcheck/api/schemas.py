@@ -1,10 +1,28 @@
-"""Response bodies of the wire contract (API.md), for validation and the OpenAPI document."""
+"""The API's bodies as Pydantic models: what requests carry (strict where an operator changes an
+account) and what responses answer, for validation and the OpenAPI document. Built from domain
+objects by their `of` class methods; no ORM row is ever returned as it is."""
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from numcheck.accounts.credits import MAX_CREDITS
+from numcheck.accounts.users import NAME_RULE
+from numcheck.registries.loading import LoadReport
+from numcheck.services.accounts import UserAccount
+from numcheck.storage.models import ApiKey, AuditEntry, Registry, RegistryVersion, Task, User
+from numcheck.tasks import records
+
+
+def _when(moment: datetime | None) -> str | None:
+    return records.rfc3339(moment) if moment else None
+
+
+# -- errors ----------------------------------------------------------------------------------
 
 
 class ErrorBody(BaseModel):
@@ -12,12 +30,25 @@ class ErrorBody(BaseModel):
     message: str = Field(description="A sentence for a person.")
 
 
+# -- tasks -----------------------------------------------------------------------------------
+
+
 class TaskCreated(BaseModel):
-    task_id: str = Field(description="20 characters of lowercase base32hex.")
+    task_id: str = Field(description="An xid: 20 characters of lowercase base32hex.")
     status: str
     total: int = Field(description="Non-blank lines in the file.")
     message: str
-    created_at: str = Field(description="RFC 3339, UTC, with Z.")
+    created_at: str = Field(description="RFC 3339, UTC, Z, milliseconds.")
+
+    @classmethod
+    def of(cls, task: Task) -> TaskCreated:
+        return cls(
+            task_id=task.id,
+            status=task.status,
+            total=task.total,
+            message="Task created successfully",
+            created_at=records.rfc3339(task.created_at),
+        )
 
 
 class ContractStatus(BaseModel):
@@ -40,11 +71,19 @@ class ContractStatus(BaseModel):
         None, description="Signed link to the result zip (exported tasks), valid for a while."
     )
 
+    @classmethod
+    def of(cls, task: Task, result_url: str | None) -> ContractStatus:
+        return cls(**records.contract_body(task), result_url=result_url)
+
 
 class TaskStatus(ContractStatus):
     """numcheck's own routes: the contract's status plus the check the task runs."""
 
     task_type: str
+
+    @classmethod
+    def of(cls, task: Task, result_url: str | None) -> TaskStatus:
+        return cls(**records.status_body(task), result_url=result_url)
 
 
 class TaskPage(BaseModel):
@@ -68,6 +107,190 @@ class Health(BaseModel):
     rate_limiter: Literal["ok", "degraded"] = Field(
         description="`degraded`: its Redis is unreachable and requests are not rate-limited."
     )
+
+
+# -- accounts --------------------------------------------------------------------------------
+
+
+class Credits(BaseModel):
+    unlimited: bool
+    balance: int = Field(description="Available credits (0 for unlimited users).")
+    reserved: int = Field(description="Held for pending and processing tasks.")
+    charged_this_month: int
+
+
+class UserInfo(BaseModel):
+    user_id: str
+    name: str
+    role: str
+    created_at: str
+    credits: Credits
+
+    @classmethod
+    def of(cls, account: UserAccount) -> UserInfo:
+        return cls(**_user_fields(account))
+
+
+def _user_fields(account: UserAccount) -> dict[str, Any]:
+    user: User = account.user
+    return {
+        "user_id": user.id,
+        "name": user.name,
+        "role": account.role,
+        "created_at": records.rfc3339(user.created_at),
+        "credits": Credits(
+            unlimited=account.credits.unlimited,
+            balance=account.credits.balance,
+            reserved=account.credits.reserved,
+            charged_this_month=account.credits.charged_this_month,
+        ),
+    }
+
+
+class AccountLimits(BaseModel):
+    rate_limit_per_second: float
+    rate_limit_burst: int
+    max_active_tasks: int
+    max_upload_bytes: int
+    max_lines: int
+
+
+class AccountInfo(UserInfo):
+    limits: AccountLimits
+    webhook_secret: str = Field(description="Verifies X-Numcheck-Signature of your webhooks.")
+
+    @classmethod
+    def of_account(
+        cls, account: UserAccount, limits: AccountLimits, webhook_secret: str
+    ) -> AccountInfo:
+        return cls(**_user_fields(account), limits=limits, webhook_secret=webhook_secret)
+
+
+# Admin bodies are strict: `true`, `"77"` or `"1_000"` are not credits, `"true"` or `1` not a
+# role. Booleans are JSON booleans, integers JSON integers.
+_STRICT = ConfigDict(strict=True, extra="forbid")
+
+
+class NewUser(BaseModel):
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=64, description=f"{NAME_RULE}.")
+    admin: bool = False
+
+
+class NewKey(BaseModel):
+    prefix: str
+    key: str = Field(description="Shown once: only its SHA-256 is stored.")
+
+
+class KeyInfo(BaseModel):
+    prefix: str
+    user: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+    @classmethod
+    def of(cls, key: ApiKey, owner: User) -> KeyInfo:
+        return cls(
+            prefix=key.prefix,
+            user=owner.name,
+            created_at=records.rfc3339(key.created_at),
+            last_used_at=_when(key.last_used_at),
+            revoked_at=_when(key.revoked_at),
+        )
+
+
+class CreditGrant(BaseModel):
+    model_config = _STRICT
+
+    amount: int = Field(gt=0, le=MAX_CREDITS)
+
+
+class CreditSetting(BaseModel):
+    model_config = _STRICT
+
+    credits: Annotated[int, Field(ge=0, le=MAX_CREDITS)] | Literal["unlimited"] = Field(
+        description="A whole number, or `unlimited`."
+    )
+
+    @property
+    def amount(self) -> int | None:
+        """The balance to set; None for unlimited."""
+        return None if self.credits == "unlimited" else int(self.credits)
+
+
+class AuditInfo(BaseModel):
+    at: str
+    actor: str
+    action: str
+    target: str
+    details: dict[str, object]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditInfo:
+        return cls(
+            at=records.rfc3339(entry.created_at),
+            actor=entry.actor,
+            action=entry.action,
+            target=entry.target,
+            details=json.loads(entry.details) if entry.details else {},
+        )
+
+
+# -- registries ------------------------------------------------------------------------------
+
+
+class InvalidLines(BaseModel):
+    count: int
+    first_lines: list[int] = Field(description="Line numbers (never contents) of the first 20.")
+
+
+class LoadResult(BaseModel):
+    name: str
+    version: int
+    mode: str
+    entries: int = Field(description="Numbers in the new version.")
+    numbers: int = Field(description="Valid numbers read from the file, duplicates included.")
+    duplicates: int
+    invalid: InvalidLines
+    source_sha256: str
+
+    @classmethod
+    def of(cls, report: LoadReport) -> LoadResult:
+        return cls(
+            name=report.name,
+            version=report.version,
+            mode=report.mode,
+            entries=report.entries,
+            numbers=report.numbers,
+            duplicates=report.duplicates,
+            invalid=InvalidLines(count=report.invalid, first_lines=report.invalid_lines),
+            source_sha256=report.source_sha256,
+        )
+
+
+class RegistryInfo(BaseModel):
+    name: str
+    version: int | None
+    entries: int | None
+    updated_at: str | None
+    source_sha256: str | None
+    granted_users: int
+
+    @classmethod
+    def of(cls, registry: Registry, version: RegistryVersion | None, granted: int) -> RegistryInfo:
+        return cls(
+            name=registry.name,
+            version=version.version if version else None,
+            entries=version.entries if version else None,
+            updated_at=_when(version.created_at) if version else None,
+            source_sha256=version.source_sha256 if version else None,
+            granted_users=granted,
+        )
+
+
+# -- OpenAPI descriptions of the bodies that routes stream themselves ---------------------------
 
 
 def multipart_body(

@@ -16,9 +16,9 @@ from sqlalchemy import select
 
 from numcheck import errors
 from numcheck.accounts import audit, credits, users
-from numcheck.accounts import keys as api_keys
 from numcheck.cli import client_commands
 from numcheck.config import Settings
+from numcheck.services import accounts
 from numcheck.storage import db
 from numcheck.storage.models import Task, User
 from numcheck.storage.stores import Stores
@@ -148,17 +148,14 @@ def keys_create(
 ) -> None:
     """Create an API key. The key is printed once, alone on the last line of stdout."""
     with _stores() as stores, stores.sessions.begin() as session:
-        owner = users.get_or_create(
+        owner = accounts.create_user(
             session,
             user,
             actor=audit.cli_actor(),
-            is_admin=admin,
+            admin=admin,
             default_credits=stores.settings.default_credit_amount,
         )
-        if admin:
-            users.make_admin(session, owner, actor=audit.cli_actor())
-        new_key = api_keys.create(session, owner)
-        audit.record(session, audit.cli_actor(), "key.created", user, prefix=new_key.prefix)
+        new_key = accounts.create_key(session, owner, actor=audit.cli_actor())
     role = users.role_of(owner)
     err_console.print(
         f"Created key {new_key.prefix} for {user} ({role}). Store it now: it is shown once."
@@ -172,7 +169,6 @@ def keys_list(
 ) -> None:
     """List API keys (prefixes only; keys themselves are never stored)."""
     with _stores() as stores, stores.sessions.begin() as session:
-        owner_id = users.get_by_name(session, user).id if user else None
         rows = [
             (
                 key.prefix,
@@ -182,7 +178,7 @@ def keys_list(
                 _when(key.last_used_at),
                 _when(key.revoked_at),
             )
-            for key, owner in api_keys.list_keys(session, owner_id)
+            for key, owner in accounts.list_keys(session, user)
         ]
     _print_table(("prefix", "user", "role", "created", "last used", "revoked"), rows)
 
@@ -193,8 +189,7 @@ def keys_revoke(
 ) -> None:
     """Revoke an API key at once."""
     with _stores() as stores, stores.sessions.begin() as session:
-        api_keys.revoke(session, prefix)
-        audit.record(session, audit.cli_actor(), "key.revoked", prefix)
+        accounts.revoke_key(session, prefix, actor=audit.cli_actor())
     err_console.print(f"Revoked key {prefix}.")
 
 
@@ -250,34 +245,25 @@ def registry_load(
     ] = False,
 ) -> None:
     """Load a new version of a registry (a full load replaces it)."""
-    from numcheck import checks
     from numcheck.numbers.compiled import validator
-    from numcheck.registries import loading
-    from numcheck.registries import records as registry_records
+    from numcheck.services import registries as registry_service
 
     if add and remove:
         err_console.print("[red]error:[/red] choose --add or --remove, not both.")
         raise typer.Exit(2)
     mode = "add" if add else "remove" if remove else "replace"
     with _stores() as stores:
-        registry_records.check_name(name, set(checks.BUILTIN_CHECKS))
+        registry_service.check_name(name)
         validator.prepare(stores.settings.validator_cache_dir)
-        load = loading.start(
-            stores.settings,
-            column=column,
-            default_region=default_region.upper() if default_region else None,
+        load = registry_service.start_load(
+            stores.settings, name, column=column, default_region=default_region
         )
         try:
             with open(file, "rb") as handle:
                 while block := handle.read(1 << 20):
                     load.feed(block)
-            report = loading.publish(
-                stores,
-                name,
-                mode,
-                load,
-                record=audit.registry_loaded(audit.cli_actor()),
-                new_key=new_key,
+            report = registry_service.publish(
+                stores, name, mode, load, actor=audit.cli_actor(), new_key=new_key
             )
         finally:
             load.discard()
@@ -310,7 +296,7 @@ def registry_load(
 @registry_app.command("list")
 def registry_list() -> None:
     """Registries, their current versions and how many users are granted each."""
-    from numcheck.registries import records as registry_records
+    from numcheck.services import registries as registry_service
 
     with _stores() as stores, stores.sessions.begin() as session:
         rows = [
@@ -321,7 +307,7 @@ def registry_list() -> None:
                 _when(version.created_at) if version else "-",
                 str(granted),
             )
-            for registry, version, granted in registry_records.listing(session)
+            for registry, version, granted in registry_service.listing(session)
         ]
     _print_table(("registry", "version", "entries", "loaded", "granted users"), rows)
 
@@ -329,13 +315,10 @@ def registry_list() -> None:
 @registry_app.command("delete")
 def registry_delete(name: Annotated[str, typer.Argument()]) -> None:
     """Delete a registry (running tasks finish on the version they started with)."""
-    from numcheck.registries import records as registry_records
+    from numcheck.services import registries as registry_service
 
     with _stores() as stores:
-        with stores.sessions.begin() as session:
-            registry_records.delete(session, name)
-            audit.record(session, audit.cli_actor(), "registry.deleted", name)
-        registry_records.collect_unused(stores)
+        registry_service.delete(stores, name, actor=audit.cli_actor())
     err_console.print(f"Deleted registry {name}.")
 
 
@@ -345,11 +328,10 @@ def registry_grant(
     user: Annotated[str, typer.Option("--user", help="User name.")],
 ) -> None:
     """Let a user run this registry as a check."""
-    from numcheck.registries import records as registry_records
+    from numcheck.services import registries as registry_service
 
     with _stores() as stores, stores.sessions.begin() as session:
-        registry_records.grant(session, name, users.get_by_name(session, user))
-        audit.record(session, audit.cli_actor(), "registry.granted", name, user=user)
+        registry_service.grant(session, name, user, actor=audit.cli_actor())
     err_console.print(f"Granted {name} to {user}.")
 
 
@@ -359,11 +341,10 @@ def registry_revoke(
     user: Annotated[str, typer.Option("--user", help="User name.")],
 ) -> None:
     """Take a registry away from a user."""
-    from numcheck.registries import records as registry_records
+    from numcheck.services import registries as registry_service
 
     with _stores() as stores, stores.sessions.begin() as session:
-        registry_records.revoke(session, name, users.get_by_name(session, user))
-        audit.record(session, audit.cli_actor(), "registry.revoked", name, user=user)
+        registry_service.revoke(session, name, user, actor=audit.cli_actor())
     err_console.print(f"Revoked {name} from {user}.")
 
 
@@ -386,18 +367,15 @@ credits_app = typer.Typer(help="Credits: set, grant, show.", no_args_is_help=Tru
 app.add_typer(credits_app, name="credits")
 
 
-def _show_credits(stores: Stores, user: str) -> None:
-    with stores.sessions.begin() as session:
-        owner = users.get_by_name(session, user)
-        account = credits.account(session, owner.id)
+def _show_credits(account: accounts.UserAccount) -> None:
     _print_table(
         ("user", "balance", "reserved", "charged this month"),
         [
             (
-                user,
-                "unlimited" if account.unlimited else str(account.balance),
-                str(account.reserved),
-                str(account.charged_this_month),
+                account.user.name,
+                "unlimited" if account.credits.unlimited else str(account.credits.balance),
+                str(account.credits.reserved),
+                str(account.credits.charged_this_month),
             )
         ],
     )
@@ -409,12 +387,11 @@ def credits_set(
     amount: Annotated[str, typer.Argument(help="Whole number, or 'unlimited'.")],
 ) -> None:
     """Set a user's available balance, or make them unlimited."""
-    with _stores() as stores:
-        with stores.sessions.begin() as session:
-            owner = users.get_by_name(session, user)
-            credits.set_balance(session, owner, credits.parse_amount(amount))
-            audit.record(session, audit.cli_actor(), "credits.set", user, credits=amount)
-        _show_credits(stores, user)
+    with _stores() as stores, stores.sessions.begin() as session:
+        account = accounts.set_credits(
+            session, user, credits.parse_amount(amount), actor=audit.cli_actor()
+        )
+    _show_credits(account)
 
 
 @credits_app.command("grant")
@@ -423,19 +400,17 @@ def credits_grant(
     amount: Annotated[int, typer.Argument(help="Credits to add to a metered balance.")],
 ) -> None:
     """Add credits to a metered user's balance (refused for an unlimited user)."""
-    with _stores() as stores:
-        with stores.sessions.begin() as session:
-            owner = users.get_by_name(session, user)
-            credits.grant(session, owner, amount)
-            audit.record(session, audit.cli_actor(), "credits.granted", user, credits=amount)
-        _show_credits(stores, user)
+    with _stores() as stores, stores.sessions.begin() as session:
+        account = accounts.grant_credits(session, user, amount, actor=audit.cli_actor())
+    _show_credits(account)
 
 
 @credits_app.command("show")
 def credits_show(user: Annotated[str, typer.Argument(help="User name.")]) -> None:
     """Balance, reserved credits and credits charged this month."""
-    with _stores() as stores:
-        _show_credits(stores, user)
+    with _stores() as stores, stores.sessions.begin() as session:
+        account = accounts.describe(session, users.get_by_name(session, user))
+    _show_credits(account)
 
 
 @app.command("audit")

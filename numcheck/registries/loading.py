@@ -22,7 +22,7 @@ from numcheck import errors
 from numcheck.config import Settings
 from numcheck.numbers.compiled import validator
 from numcheck.numbers.compiled.validator import CompiledValidator
-from numcheck.registries import records
+from numcheck.registries import versions
 from numcheck.registries.hashing import KeyedHasher
 from numcheck.registries.keys import registry_key
 from numcheck.storage.blobs import BlobStore
@@ -159,10 +159,10 @@ def _distinct_sorted(digests: np.ndarray) -> np.ndarray:
 
 
 def _previous(session: Session, blobs: BlobStore, name: str) -> np.ndarray:
-    version = records.current(session, name)
+    version = versions.current(session, name)
     if version is None:
         return np.zeros(0, dtype="<u8")
-    with blobs.open(records.snapshot_key(name, version.version)) as handle:
+    with blobs.open(versions.snapshot_key(name, version.version)) as handle:
         return np.frombuffer(handle.read(), dtype="<u8")
 
 
@@ -191,9 +191,9 @@ def publish(
     digests = load.digests()  # the file's own: read and sorted before any lock is taken
     report = load.report
     with stores.sessions.begin() as session:
-        records.lock_for_load(session, name)
+        versions.lock_for_load(session, name)
         if not new_key:
-            records.check_key(session, load.key_check)
+            versions.check_key(session, load.key_check)
         if mode == "add":
             previous = _previous(session, stores.blobs, name)
             digests = _distinct_sorted(np.sort(np.concatenate([previous, digests])))
@@ -201,7 +201,7 @@ def publish(
             previous = _previous(session, stores.blobs, name)
             digests = np.setdiff1d(previous, digests, assume_unique=True)
         report.name, report.mode, report.entries = name, mode, len(digests)
-        version: RegistryVersion = records.publish(
+        version: RegistryVersion = versions.publish(
             session,
             name,
             entries=len(digests),
@@ -211,8 +211,8 @@ def publish(
         )
         report.version = version.version
         # The snapshot is written inside the transaction: if writing fails, no row points at it.
-        with stores.blobs.writer(records.snapshot_key(name, version.version)) as out:
+        with stores.blobs.writer(versions.snapshot_key(name, version.version)) as out:
             out.write(memoryview(np.ascontiguousarray(digests, dtype="<u8")).cast("B"))
         record(session, report)
-    records.collect_unused(stores)
+    versions.collect_unused(stores)
     return report

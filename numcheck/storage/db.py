@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -12,6 +14,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -56,7 +60,35 @@ def create_private_sqlite_file(path: Path) -> None:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions for `with sessions.begin() as session:` — the one way numcheck opens a
+    transaction: it commits when the block ends, rolls back when it raises, and then runs the
+    block's after-commit hooks."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    event.listen(factory, "after_commit", _run_after_commit_hooks)
+    event.listen(factory, "after_rollback", _drop_after_commit_hooks)
+    return factory
+
+
+_AFTER_COMMIT = "numcheck.after_commit"
+
+
+def after_commit(session: Session, hook: Callable[[], object]) -> None:
+    """Run `hook` once the session's transaction has committed, never if it rolls back: work
+    that must follow the commit and must not happen without it (deleting a task's files,
+    waking the dispatcher for new work)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(hook)
+
+
+def _run_after_commit_hooks(session: Session) -> None:
+    for hook in session.info.pop(_AFTER_COMMIT, []):
+        try:
+            hook()
+        except Exception:  # the commit stands; what failed here is retried by housekeeping
+            log.exception("an after-commit step failed")
+
+
+def _drop_after_commit_hooks(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
 
 
 def _alembic_config(engine: Engine) -> Config:

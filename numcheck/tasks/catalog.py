@@ -11,7 +11,7 @@ from numcheck import checks, errors
 from numcheck.checks import Check
 from numcheck.checks.registry import RegistryCheck
 from numcheck.config import Settings
-from numcheck.registries import records as registry_records
+from numcheck.registries import versions as registry_versions
 from numcheck.registries.hashing import KeyedHasher
 from numcheck.registries.keys import registry_key
 from numcheck.registries.snapshot import SnapshotCache
@@ -38,7 +38,7 @@ def hasher(settings: Settings) -> KeyedHasher:
 def available(session: Session, user: User) -> dict[str, Check]:
     """The checks `user` may run, by name: the built-in ones and the registries granted."""
     mine: dict[str, Check] = dict(checks.BUILTIN_CHECKS)
-    for version in registry_records.usable_by(session, user):
+    for version in registry_versions.usable_by(session, user):
         mine[version.name] = RegistryCheck(
             version.name, version=version.version, version_id=version.id, entries=version.entries
         )
@@ -65,7 +65,7 @@ def check_registry_key(stores: Stores) -> None:
     """At start on a shared database: refuse this machine's registry key unless the current
     registries were hashed with it (RegistryKeyMismatch, naming the variable to set)."""
     with stores.sessions.begin() as session:
-        registry_records.check_key(session, hasher(stores.settings).key_check)
+        registry_versions.check_key(session, hasher(stores.settings).key_check)
 
 
 _keys_checked: set[int] = set()
@@ -78,7 +78,7 @@ def _check_key(stores: Stores, registry_version_id: int) -> KeyedHasher:
         with stores.sessions.begin() as session:
             version = session.get_one(RegistryVersion, registry_version_id)
             if version.key_check not in (None, found.key_check):
-                raise registry_records.key_mismatch(version.name)
+                raise registry_versions.key_mismatch(version.name)
         _keys_checked.add(registry_version_id)
     return found
 
@@ -93,7 +93,7 @@ def for_task(
     if registry_version_id is None:
         raise LookupError(f"no check named {task_type!r}")
     facts = json.loads(check_facts or "{}")
-    key = registry_records.snapshot_key(task_type, facts["registry_version"])
+    key = registry_versions.snapshot_key(task_type, facts["registry_version"])
     return RegistryCheck(
         task_type,
         version=facts["registry_version"],

@@ -13,7 +13,7 @@ import logging
 from sqlalchemy import func, select, update
 
 from numcheck.accounts import credits
-from numcheck.registries import records as registry_records
+from numcheck.registries import versions as registry_versions
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.models import Chunk, Task, utcnow
 from numcheck.storage.stores import Stores
@@ -141,7 +141,7 @@ def finalize(stores: Stores, task_id: str) -> None:
         stores.blobs.delete_prefix(blob_keys.parts_prefix(task_id))
         stores.blobs.delete(blob_keys.upload_key(task_id))
         if registry_version_id is not None:
-            registry_records.collect_unused(stores)  # the version may have waited for this task
+            registry_versions.collect_unused(stores)  # the version may have waited for this task
         log.info("task exported task_id=%s", task_id)
     elif status != "exported":
         stores.blobs.delete(key)  # cancelled while the zip was being written

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from numcheck import errors, ids
 from numcheck.accounts import credits
-from numcheck.registries import records as registry_records
+from numcheck.registries import versions as registry_versions
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import Task, utcnow
@@ -150,4 +150,4 @@ def release(stores: Stores, task_id: str, registry_version_id: int | None) -> No
     version it kept alive, go."""
     delete_files(stores.blobs, task_id)
     if registry_version_id is not None:
-        registry_records.collect_unused(stores)
+        registry_versions.collect_unused(stores)

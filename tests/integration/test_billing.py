@@ -36,7 +36,7 @@ def metered_user(server: Server, name: str, credits: int) -> str:
 
 
 def test_50_racing_creations_with_credits_for_10(start_server) -> None:
-    server = start_server(max_active_tasks=100, rate_limit_burst=200)
+    server = start_server(max_active_tasks=100, rate_limit_burst=200, max_uploads_in_flight=50)
     key = metered_user(server, "racer", 10)
     with server.client(key) as client:
         with ThreadPoolExecutor(max_workers=50) as pool:

@@ -28,7 +28,7 @@ def post(
 
 
 def test_idempotency_key(start_server) -> None:
-    server = start_server(rate_limit_burst=200)
+    server = start_server(rate_limit_burst=200, max_uploads_in_flight=50)
     alice, bob = server.create_key("alice"), server.create_key("bob")
     body = b"+12025550101\n" * 20_000
     with server.client(alice) as client:

@@ -1,15 +1,20 @@
-"""Health and the caller's checks."""
+"""Health, the caller's account and the caller's checks."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
 from numcheck.api.headers import PRIVATE
-from numcheck.api.routes.admin import UserInfo, user_info
-from numcheck.api.schemas import ERROR_RESPONSES, CheckInfo, Health
+from numcheck.api.schemas import (
+    ERROR_RESPONSES,
+    AccountInfo,
+    AccountLimits,
+    CheckInfo,
+    Health,
+)
+from numcheck.services import accounts
 from numcheck.tasks import catalog, webhooks
 
 router = APIRouter()
@@ -19,26 +24,12 @@ router = APIRouter()
 def healthz(runtime: RuntimeDep, session: SessionDep) -> Health:
     """200 while the server serves; `degraded` names a feature that is impaired meanwhile."""
     session.execute(text("SELECT 1"))
-    session.commit()
     limiter_degraded = runtime.rate_limiter.degraded
     return Health(
         status="degraded" if limiter_degraded else "ok",
         database="ok",
         rate_limiter="degraded" if limiter_degraded else "ok",
     )
-
-
-class AccountLimits(BaseModel):
-    rate_limit_per_second: float
-    rate_limit_burst: int
-    max_active_tasks: int
-    max_upload_bytes: int
-    max_lines: int
-
-
-class AccountInfo(UserInfo):
-    limits: AccountLimits
-    webhook_secret: str = Field(description="Verifies X-Numcheck-Signature of your webhooks.")
 
 
 @router.get(
@@ -54,19 +45,16 @@ def account(
     """Carries the webhook secret: never stored by a cache."""
     response.headers.update(PRIVATE)
     s = runtime.stores.settings
-    info = user_info(session, user)
-    secret = webhooks.webhook_secret(session, user.id)
-    session.commit()
-    return AccountInfo(
-        **info.model_dump(),
-        webhook_secret=secret,
-        limits=AccountLimits(
+    return AccountInfo.of_account(
+        accounts.describe(session, user),
+        AccountLimits(
             rate_limit_per_second=s.rate_limit_per_second,
             rate_limit_burst=s.rate_limit_burst,
             max_active_tasks=s.max_active_tasks,
             max_upload_bytes=s.max_upload_bytes,
             max_lines=s.max_lines,
         ),
+        webhooks.webhook_secret(session, user.id),
     )
 
 
@@ -79,7 +67,6 @@ def account(
 )
 def list_checks(session: SessionDep, user: CurrentUser) -> list[CheckInfo]:
     mine = catalog.available(session, user)
-    session.commit()
     return [
         CheckInfo(name=c.name, description=c.description, columns=["Number", *c.columns])
         for c in sorted(mine.values(), key=lambda c: c.name)

@@ -6,48 +6,26 @@ import functools
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from numcheck import checks, errors
-from numcheck.accounts import audit
+from numcheck import errors
 from numcheck.api import multipart
 from numcheck.api.deps import AdminUser, RuntimeDep, SessionDep
 from numcheck.api.runtime import Runtime
-from numcheck.api.schemas import ERROR_RESPONSES, REGISTRY_FORM, ErrorBody
+from numcheck.api.schemas import (
+    ERROR_RESPONSES,
+    REGISTRY_FORM,
+    ErrorBody,
+    LoadResult,
+    RegistryInfo,
+)
 from numcheck.registries import loading
-from numcheck.registries import records as registry_records
+from numcheck.services import registries as registry_service
 from numcheck.storage.models import User
-from numcheck.tasks import records as task_records
 
 router = APIRouter(prefix="/v1/registries", tags=["registries (admin)"], responses=ERROR_RESPONSES)
 
 RegistryName = Annotated[str, Path(max_length=32)]
-
-
-class InvalidLines(BaseModel):
-    count: int
-    first_lines: list[int] = Field(description="Line numbers (never contents) of the first 20.")
-
-
-class LoadResult(BaseModel):
-    name: str
-    version: int
-    mode: str
-    entries: int = Field(description="Numbers in the new version.")
-    numbers: int = Field(description="Valid numbers read from the file, duplicates included.")
-    duplicates: int
-    invalid: InvalidLines
-    source_sha256: str
-
-
-class RegistryInfo(BaseModel):
-    name: str
-    version: int | None
-    entries: int | None
-    updated_at: str | None
-    source_sha256: str | None
-    granted_users: int
 
 
 @router.post(
@@ -62,19 +40,9 @@ async def load_registry(
 ) -> LoadResult:
     """multipart: `file` (one number a line, or CSV with a header), `mode` = replace (default),
     add or remove. `column` (CSV) and `default_region` must come before the file."""
-    registry_records.check_name(name, set(checks.BUILTIN_CHECKS))
+    registry_service.check_name(name)  # before a byte of the file is read
     with runtime.upload_slots.hold(request.state.key_prefix):
-        report = await _receive_load(name, request, runtime, admin)
-    return LoadResult(
-        name=report.name,
-        version=report.version,
-        mode=report.mode,
-        entries=report.entries,
-        numbers=report.numbers,
-        duplicates=report.duplicates,
-        invalid=InvalidLines(count=report.invalid, first_lines=report.invalid_lines),
-        source_sha256=report.source_sha256,
-    )
+        return LoadResult.of(await _receive_load(name, request, runtime, admin))
 
 
 async def _receive_load(
@@ -84,10 +52,11 @@ async def _receive_load(
 
     def open_load(fields: dict[str, str], _filename: str) -> loading.RegistryLoad:
         nonlocal load
-        load = loading.start(
+        load = registry_service.start_load(
             runtime.stores.settings,
-            column=fields.get("column") or None,
-            default_region=(fields.get("default_region") or "").upper() or None,
+            name,
+            column=fields.get("column"),
+            default_region=fields.get("default_region"),
         )
         return load
 
@@ -100,45 +69,27 @@ async def _receive_load(
         )
         if load is None:
             raise errors.InvalidRequest("Missing field file: attach the registry's numbers.")
-        report = await run_in_threadpool(
+        return await run_in_threadpool(
             functools.partial(
-                loading.publish,
+                registry_service.publish,
                 runtime.stores,
                 name,
                 fields.get("mode", "replace"),
                 load,
-                record=audit.registry_loaded(admin.name),
+                actor=admin.name,
             )
         )
     finally:
         if load is not None:
             load.discard()
-    return report
 
 
 @router.get("", response_model=list[RegistryInfo], summary="Registries and their current versions")
 def list_registries(session: SessionDep, admin: AdminUser) -> list[RegistryInfo]:
-    rows = registry_records.listing(session)
-    session.commit()
-    return [
-        RegistryInfo(
-            name=registry.name,
-            version=version.version if version else None,
-            entries=version.entries if version else None,
-            updated_at=task_records.rfc3339(version.created_at) if version else None,
-            source_sha256=version.source_sha256 if version else None,
-            granted_users=granted,
-        )
-        for registry, version, granted in rows
-    ]
+    return [RegistryInfo.of(*row) for row in registry_service.listing(session)]
 
 
 @router.delete("/{name}", status_code=204, summary="Delete a registry")
-def delete_registry(
-    name: RegistryName, runtime: RuntimeDep, session: SessionDep, admin: AdminUser
-) -> None:
+def delete_registry(name: RegistryName, runtime: RuntimeDep, admin: AdminUser) -> None:
     """Its grants go at once; its versions once no running task answers from them."""
-    registry_records.delete(session, name)
-    audit.record(session, admin.name, "registry.deleted", name)
-    session.commit()
-    registry_records.collect_unused(runtime.stores)
+    registry_service.delete(runtime.stores, name, actor=admin.name)

@@ -32,7 +32,6 @@ def download_result(
     signature: Annotated[str, Query(max_length=128)],
 ) -> FileResponse:
     task = session.get(Task, task_id)
-    session.commit()
     if task is None:
         raise errors.InvalidSignature()  # a link to nothing is as invalid as a forged one
     signing.verify(runtime.link_secret, task.id, task.user_id, expires, signature)

@@ -8,12 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from numcheck import errors
 from numcheck.accounts import idempotency
-from numcheck.api import multipart, signing
+from numcheck.api import links, multipart
 from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
 from numcheck.api.runtime import Runtime
 from numcheck.api.schemas import (
@@ -26,8 +25,8 @@ from numcheck.api.schemas import (
     TaskPage,
     TaskStatus,
 )
-from numcheck.storage import blobs as blob_keys
-from numcheck.storage.models import Task, User
+from numcheck.storage import db
+from numcheck.storage.models import User
 from numcheck.tasks import intake, records
 
 router = APIRouter(prefix="/v1", tags=["tasks"], responses=ERROR_RESPONSES)
@@ -37,35 +36,6 @@ _TASK_ID_FIELD_BYTES = 4096
 
 def _limits(runtime: Runtime) -> intake.Limits:
     return intake.Limits.from_settings(runtime.stores.settings)
-
-
-def result_url(request: Request, runtime: Runtime, task: Task) -> str | None:
-    """A freshly signed link to an exported task's zip (presigned where the store serves it)."""
-    if task.status != "exported":
-        return None
-    settings = runtime.stores.settings
-    presigned = runtime.stores.blobs.download_url(
-        blob_keys.result_key(task.id), f"{task.id}.zip", settings.result_link_ttl_seconds
-    )
-    if presigned is not None:
-        return presigned
-    expires, signature = signing.sign(
-        runtime.link_secret, task.id, task.user_id, settings.result_link_ttl_seconds
-    )
-    base = (settings.public_url or str(request.base_url)).rstrip("/")
-    return f"{base}/results/{task.id}.zip?expires={expires}&signature={signature}"
-
-
-def status_response(request: Request, runtime: Runtime, task: Task) -> TaskStatus:
-    """numcheck's extended status body, with a fresh result link when there is a result."""
-    return TaskStatus(**records.status_body(task), result_url=result_url(request, runtime, task))
-
-
-def contract_response(request: Request, runtime: Runtime, task: Task) -> ContractStatus:
-    """The hosted contract's status body, exactly its keys."""
-    return ContractStatus(
-        **records.contract_body(task), result_url=result_url(request, runtime, task)
-    )
 
 
 CREATE_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -102,7 +72,6 @@ def _request_fingerprint(fields: dict[str, str], file_sha256: str) -> str:
 async def create_task(
     request: Request,
     runtime: RuntimeDep,
-    session: SessionDep,
     user: CurrentUser,
     idempotency_key: Annotated[
         str | None,
@@ -113,13 +82,12 @@ async def create_task(
     `default_region`. The file is streamed to storage and checked against the limits as it
     arrives; the task's credits are reserved when it is created."""
     with runtime.upload_slots.hold(request.state.key_prefix):
-        return await _receive_task(request, runtime, session, user, idempotency_key)
+        return await _receive_task(request, runtime, user, idempotency_key)
 
 
 async def _receive_task(
     request: Request,
     runtime: Runtime,
-    session: Session,
     user: User,
     idempotency_key: str | None,
 ) -> TaskCreated | JSONResponse:
@@ -145,16 +113,13 @@ async def _receive_task(
         )
         if upload is None:
             raise errors.InvalidRequest("Missing field file: attach the file of numbers.")
-        created = await run_in_threadpool(
-            _create, runtime, session, user, upload, fields, idempotency_key
-        )
+        created = await run_in_threadpool(_create, runtime, user, upload, fields, idempotency_key)
     except BaseException:
         if upload is not None:
             await run_in_threadpool(upload.discard)
         if idempotency_key is not None:
             await run_in_threadpool(idempotency.abandon, stores, user.id, idempotency_key)
         raise
-    runtime.dispatcher.wake()
     request.state.task_id = created.task_id
     return created
 
@@ -169,33 +134,29 @@ async def _replay(request: Request, runtime: Runtime, replay: idempotency.Replay
     return JSONResponse(body, headers={"Idempotent-Replayed": "true"})
 
 
-def _create(  # type: ignore[no-untyped-def]
+def _create(
     runtime: Runtime,
-    session,
     user: User,
     upload: intake.PendingUpload,
     fields: dict[str, str],
     idempotency_key: str | None,
 ) -> TaskCreated:
-    try:
+    """The task, its chunks, its reservation and the idempotent answer, in one transaction of
+    its own (it ends, and SQLite's write lock with it, before any clean-up after an error)."""
+    settings = runtime.stores.settings
+    with runtime.stores.sessions.begin() as session:
         task = intake.create(
             session,
             user,
             upload,
             fields.get("task_type"),
             fields.get("default_region"),
-            max_active_tasks=runtime.stores.settings.max_active_tasks,
+            max_active_tasks=settings.max_active_tasks,
             id_column=fields.get("id_column") or None,
             callback_url=fields.get("callback_url") or None,
-            allow_private_callbacks=runtime.stores.settings.webhook_allow_private,
+            allow_private_callbacks=settings.webhook_allow_private,
         )
-        created = TaskCreated(
-            task_id=task.id,
-            status=task.status,
-            total=task.total,
-            message="Task created successfully",
-            created_at=records.rfc3339(task.created_at),
-        )
+        created = TaskCreated.of(task)
         if idempotency_key is not None:
             idempotency.complete(
                 session,
@@ -204,10 +165,7 @@ def _create(  # type: ignore[no-untyped-def]
                 _request_fingerprint(fields, upload.sha256.hexdigest()),
                 created.model_dump_json(),
             )
-        session.commit()
-    except BaseException:
-        session.rollback()  # release the write lock before the caller cleans up
-        raise
+        db.after_commit(session, runtime.dispatcher.wake)  # new work: sweep now, not in a second
     return created
 
 
@@ -255,15 +213,9 @@ async def get_task_status(
     """`task_id` as a multipart or urlencoded form field, or as JSON `{"task_id": "..."}`.
     Answers exactly the hosted contract's keys; `GET /v1/tasks/{task_id}` adds numcheck's."""
     task_id = await _read_task_id(request)
-    task = await run_in_threadpool(_get, session, user, task_id)
+    task = await run_in_threadpool(records.get_owned, session, user.id, task_id)
     request.state.task_id = task.id
-    return contract_response(request, runtime, task)
-
-
-def _get(session, user: User, task_id: str) -> Task:  # type: ignore[no-untyped-def]
-    task = records.get_owned(session, user.id, task_id)
-    session.commit()
-    return task
+    return ContractStatus.of(task, links.result_url(request, runtime, task))
 
 
 @router.get(
@@ -275,9 +227,9 @@ def _get(session, user: User, task_id: str) -> Task:  # type: ignore[no-untyped-
 def get_task(
     task_id: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
 ) -> TaskStatus:
-    task = _get(session, user, task_id)
+    task = records.get_owned(session, user.id, task_id)
     request.state.task_id = task.id
-    return status_response(request, runtime, task)
+    return TaskStatus.of(task, links.result_url(request, runtime, task))
 
 
 @router.get("/tasks", response_model=TaskPage, summary="Your tasks, newest first")
@@ -290,9 +242,9 @@ def list_tasks(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TaskPage:
     tasks, next_cursor = records.list_owned(session, user.id, limit=limit, cursor=cursor)
-    session.commit()
     return TaskPage(
-        tasks=[status_response(request, runtime, task) for task in tasks], next_cursor=next_cursor
+        tasks=[TaskStatus.of(task, links.result_url(request, runtime, task)) for task in tasks],
+        next_cursor=next_cursor,
     )
 
 
@@ -307,7 +259,7 @@ def cancel_task(
 ) -> TaskStatus:
     """Cancels a pending or processing task; for a finished one, deletes its files."""
     task = records.cancel_or_delete(session, user.id, task_id)
-    session.commit()
-    records.release(runtime.stores, task.id, task.registry_version_id)
+    stores = runtime.stores
+    db.after_commit(session, lambda: records.release(stores, task.id, task.registry_version_id))
     request.state.task_id = task.id
-    return status_response(request, runtime, task)
+    return TaskStatus.of(task, links.result_url(request, runtime, task))

@@ -1,4 +1,4 @@
-"""Registries, versions and grants in the database; snapshot keys in the blob store."""
+"""Registries, their versions and grants in the database; snapshot keys in the blob store."""
 
 from __future__ import annotations
 

@@ -1,0 +1,66 @@
+"""Registries as an operator manages them (admin API and CLI alike): load, delete, grant."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from numcheck import checks
+from numcheck.accounts import audit, users
+from numcheck.config import Settings
+from numcheck.registries import loading, versions
+from numcheck.storage.models import Registry, RegistryVersion
+from numcheck.storage.stores import Stores
+
+
+def check_name(name: str) -> None:
+    """Registry names are check names: InvalidRequest for a malformed one or a built-in's."""
+    versions.check_name(name, set(checks.BUILTIN_CHECKS))
+
+
+def start_load(
+    settings: Settings, name: str, *, column: str | None, default_region: str | None
+) -> loading.RegistryLoad:
+    """A load of registry `name` to feed the file's bytes to (the name is checked first)."""
+    check_name(name)
+    return loading.start(
+        settings,
+        column=column or None,
+        default_region=default_region.strip().upper() if default_region else None,
+    )
+
+
+def publish(
+    stores: Stores,
+    name: str,
+    mode: str,
+    load: loading.RegistryLoad,
+    *,
+    actor: str,
+    new_key: bool = False,
+) -> loading.LoadReport:
+    """The new version, with its audit entry in the load's own transaction."""
+    return loading.publish(
+        stores, name, mode, load, record=audit.registry_loaded(actor), new_key=new_key
+    )
+
+
+def listing(session: Session) -> list[tuple[Registry, RegistryVersion | None, int]]:
+    return versions.listing(session)
+
+
+def delete(stores: Stores, name: str, *, actor: str) -> None:
+    """Its grants go at once; its versions once no running task answers from them."""
+    with stores.sessions.begin() as session:
+        versions.delete(session, name)
+        audit.record(session, actor, "registry.deleted", name)
+    versions.collect_unused(stores)
+
+
+def grant(session: Session, name: str, user_name: str, *, actor: str) -> None:
+    versions.grant(session, name, users.get_by_name(session, user_name))
+    audit.record(session, actor, "registry.granted", name, user=user_name)
+
+
+def revoke(session: Session, name: str, user_name: str, *, actor: str) -> None:
+    versions.revoke(session, name, users.get_by_name(session, user_name))
+    audit.record(session, actor, "registry.revoked", name, user=user_name)
