@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.orm import Session
 
 from numcheck import errors
+from numcheck.storage import db
 from numcheck.storage.models import LedgerEntry, User, utcnow
 
 
@@ -25,7 +26,7 @@ class Account:
     charged_this_month: int
 
 
-def _metered(new_balance):  # type: ignore[no-untyped-def]
+def _metered(new_balance: ColumnElement[int]) -> ColumnElement[int]:
     """The balance moves only for metered users."""
     return case((User.credits_unlimited.is_(True), User.credit_balance), else_=new_balance)
 
@@ -57,15 +58,17 @@ def start(session: Session, user: User, default: int | None) -> None:
 
 def reserve(session: Session, user_id: str, task_id: str, total: int) -> None:
     """Hold `total` credits for a new task; InsufficientCredits (nothing changed) when short."""
-    held = session.execute(
-        update(User)
-        .where(User.id == user_id)
-        .where(User.credits_unlimited.is_(True) | (User.credit_balance >= total))
-        .values(
-            credit_balance=_metered(User.credit_balance - total),
-            credits_reserved=User.credits_reserved + total,
+    held = db.rowcount(
+        session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .where(User.credits_unlimited.is_(True) | (User.credit_balance >= total))
+            .values(
+                credit_balance=_metered(User.credit_balance - total),
+                credits_reserved=User.credits_reserved + total,
+            )
         )
-    ).rowcount
+    )
     if not held:
         available = session.scalar(select(User.credit_balance).where(User.id == user_id)) or 0
         raise errors.InsufficientCredits(

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from numcheck import errors
+from numcheck.storage import db
 from numcheck.storage.models import IdempotencyRecord, utcnow
 from numcheck.storage.stores import Stores
 
@@ -89,6 +90,8 @@ def purge_expired(stores: Stores) -> int:
     """Forget keys past their 24 hours (a client sends a fresh key with every submit, so the
     table would grow forever); returns how many went."""
     with stores.sessions.begin() as session:
-        return session.execute(
-            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < utcnow() - KEEP_FOR)
-        ).rowcount
+        return db.rowcount(
+            session.execute(
+                delete(IdempotencyRecord).where(IdempotencyRecord.created_at < utcnow() - KEEP_FOR)
+            )
+        )

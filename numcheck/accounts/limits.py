@@ -108,10 +108,13 @@ def check_active_tasks(session: Session, user_id: str, limit: int) -> None:
     parallel creates count one after another (PostgreSQL; SQLite's writers are serialized).
     """
     session.execute(select(User.id).where(User.id == user_id).with_for_update())
-    active = session.scalar(
-        select(func.count())
-        .select_from(Task)
-        .where(Task.user_id == user_id, Task.status.in_(("pending", "processing")))
+    active = (
+        session.scalar(
+            select(func.count())
+            .select_from(Task)
+            .where(Task.user_id == user_id, Task.status.in_(("pending", "processing")))
+        )
+        or 0
     )
     if active >= limit:
         raise errors.TooManyActiveTasks(

@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
 
 import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -128,7 +127,7 @@ class SlowBodies:
             allowed_until = started + self._pause + received / self._min_rate
             wait = min(self._pause, allowed_until - time.monotonic())
             try:
-                message: dict[str, Any] = await asyncio.wait_for(receive(), max(wait, 0.0))
+                message = await asyncio.wait_for(receive(), max(wait, 0.0))
             except TimeoutError:
                 timed_out = True
                 raise errors.RequestTimeout() from None

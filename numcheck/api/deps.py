@@ -17,7 +17,8 @@ _KEY_PARAMETERS = {"api_key", "apikey", "key", "x-api-key", "x_api_key", "token"
 
 
 def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

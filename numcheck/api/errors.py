@@ -54,7 +54,7 @@ def error_body(code: str, message: str, **details: object) -> dict[str, object]:
 def status_of(exc: errors.NumcheckError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 

@@ -26,11 +26,18 @@ class BatchResult:
 
 
 class Check(Protocol):
-    name: str
-    description: str
-    columns: tuple[str, ...]  # result columns after `Number`
+    @property
+    def name(self) -> str: ...
 
-    def version_facts(self) -> dict[str, str]:
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Result columns after `Number`."""
+        ...
+
+    def version_facts(self) -> dict[str, str | int]:
         """Facts naming the data the answers came from, for summary.json."""
         ...
 

@@ -35,15 +35,20 @@ class RegistryCheck:
         self._hasher = hasher
 
     def version_facts(self) -> dict[str, str | int]:
-        return {"registry_version": self.version, "registry_entries": self.entries}  # type: ignore[dict-item]
+        return {"registry_version": self.version, "registry_entries": self.entries}
 
     def check_batch(self, lines: Sequence[str], default_region: str | None) -> BatchResult:
         assert self._snapshot is not None and self._hasher is not None, "a describe-only check"
         batch = validator.shared().describe_lines(list(lines), default_region, classify=False)
-        numbers = [e164 for e164, reason in zip(batch.e164, batch.reasons) if reason is None]
+        # A line that parsed has its E.164 and no reason; any other has a reason.
+        parsed = [
+            e164 if reason is None else None
+            for e164, reason in zip(batch.e164, batch.reasons, strict=True)
+        ]
+        numbers = [e164 for e164 in parsed if e164 is not None]
         found = iter(self._snapshot().contains(self._hasher.digests(numbers)).tolist())
         outcomes: list[Outcome] = [
-            (e164, "yes" if next(found) else "no") if reason is None else Failure(reason)
-            for e164, reason in zip(batch.e164, batch.reasons)
+            (e164, "yes" if next(found) else "no") if e164 is not None else Failure(reason or "")
+            for e164, reason in zip(parsed, batch.reasons, strict=True)
         ]
         return BatchResult(outcomes, {"fallbacks": batch.fallbacks})

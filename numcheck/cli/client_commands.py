@@ -77,7 +77,7 @@ def _print_status(status: dict[str, Any], as_json: bool, saved: Path | None = No
     if as_json:
         print(json.dumps({**status, **({"saved_to": str(saved)} if saved else {})}))
         return
-    rows = [
+    rows: list[tuple[str, str]] = [
         (name, str(status[name]))
         for name in ("task_id", "task_type", "status", "total", "success", "failure")
         if name in status

@@ -108,7 +108,7 @@ class RegistryLoad:
         for (line_no, _), reason, e164 in zip(
             self._pending, batch.reasons, batch.e164, strict=True
         ):
-            if reason is None:
+            if reason is None and e164 is not None:
                 numbers.append(e164)
             else:
                 report.invalid += 1
@@ -212,7 +212,7 @@ def publish(
         report.version = version.version
         # The snapshot is written inside the transaction: if writing fails, no row points at it.
         with stores.blobs.writer(versions.snapshot_key(name, version.version)) as out:
-            out.write(memoryview(np.ascontiguousarray(digests, dtype="<u8")).cast("B"))
+            out.write(np.ascontiguousarray(digests, dtype="<u8").data)
         record(session, report)
     versions.collect_unused(stores)
     return report

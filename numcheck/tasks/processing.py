@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from numcheck.accounts import credits
 from numcheck.registries import versions as registry_versions
 from numcheck.storage import blobs as blob_keys
+from numcheck.storage import db
 from numcheck.storage.models import Chunk, Task, utcnow
 from numcheck.storage.stores import Stores
 from numcheck.tasks import catalog, records, resultfile
@@ -74,17 +75,19 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
         still_wanted = task.status in records.ACTIVE
         moved = 0
         if still_wanted:
-            moved = session.execute(
-                update(Chunk)
-                .where(Chunk.task_id == task_id, Chunk.idx == idx, Chunk.status == "pending")
-                .values(
-                    status="done",
-                    success=success,
-                    failure=failure,
-                    fallbacks=fallbacks,
-                    leased_until=None,
+            moved = db.rowcount(
+                session.execute(
+                    update(Chunk)
+                    .where(Chunk.task_id == task_id, Chunk.idx == idx, Chunk.status == "pending")
+                    .values(
+                        status="done",
+                        success=success,
+                        failure=failure,
+                        fallbacks=fallbacks,
+                        leased_until=None,
+                    )
                 )
-            ).rowcount
+            )
         if moved:
             task.success += success
             task.failure += failure
@@ -129,11 +132,13 @@ def finalize(stores: Stores, task_id: str) -> None:
         )
 
     with stores.sessions.begin() as session:
-        exported = session.execute(
-            update(Task)
-            .where(Task.id == task_id, Task.status == "processing")
-            .values(status="exported", updated_at=exported_at, finalize_leased_until=None)
-        ).rowcount
+        exported = db.rowcount(
+            session.execute(
+                update(Task)
+                .where(Task.id == task_id, Task.status == "processing")
+                .values(status="exported", updated_at=exported_at, finalize_leased_until=None)
+            )
+        )
         if exported:  # charged in the transaction that exports: once, or not at all
             credits.charge_export(session, user_id, task_id, total, success)
         status = session.get_one(Task, task_id).status

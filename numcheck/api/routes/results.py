@@ -17,6 +17,7 @@ from numcheck.storage.models import Task
 
 router = APIRouter(tags=["results"])
 
+
 @router.get(
     "/results/{task_id}.zip",
     response_class=FileResponse,
