@@ -24,7 +24,7 @@ def run(settings: Settings) -> None:
         # A thin wrapper: the same process_chunk / finalize as the in-process pool (which renew
         # the job's lease while they run). An unknown kind raises here, before anything runs or
         # is handed back; Celery logs the error and acks the message, so it never comes back.
-        job = scheduling.Job(kind, task_id, idx, lease_token)
+        job = scheduling.Job(scheduling.JobKind.parse(kind), task_id, idx, lease_token)
         try:
             task_worker.run(job)
         except Exception:

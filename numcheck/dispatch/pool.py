@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -75,7 +76,7 @@ class ProcessPoolDispatcher(Sweeper):
             future = pool.submit(self._run, job)
         with self._lock:
             self._inflight += 1
-        future.add_done_callback(lambda f, job=job, pool=pool: self._done(job, pool, f))
+        future.add_done_callback(functools.partial(self._done, job, pool))
 
     def _current_pool(self) -> ProcessPoolExecutor:
         with self._lock:

@@ -15,9 +15,9 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, assert_never
+from typing import Any, assert_never, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import CursorResult, Update, func, or_, select, update
 
 from numcheck.accounts import credits
 from numcheck.storage.models import Chunk, Task, utcnow
@@ -34,6 +34,15 @@ class JobKind(enum.StrEnum):
     CHUNK = "chunk"  # check one chunk of a task
     FINALIZE = "finalize"  # zip a task's results once all its chunks are done
 
+    @classmethod
+    def parse(cls, text: str) -> JobKind:
+        """The kind a message names; ValueError, naming the known kinds, for any other."""
+        try:
+            return cls(text)
+        except ValueError:
+            known = ", ".join(cls)
+            raise ValueError(f"unknown job kind {text!r} (known: {known})") from None
+
 
 @dataclass(frozen=True)
 class Job:
@@ -43,12 +52,8 @@ class Job:
     lease_token: str = ""  # the chunk's lease: proves this dispatch still owns it
 
     def __post_init__(self) -> None:
-        try:
-            kind = JobKind(self.kind)
-        except ValueError:
-            known = ", ".join(JobKind)
-            raise ValueError(f"unknown job kind {self.kind!r} (known: {known})") from None
-        object.__setattr__(self, "kind", kind)  # "chunk" from a message becomes JobKind.CHUNK
+        # Whoever passes text ("chunk", from a message) gets a JobKind, or the error.
+        object.__setattr__(self, "kind", JobKind.parse(self.kind))
 
 
 def run(stores: Stores, job: Job) -> bool:
@@ -130,6 +135,7 @@ def renew(stores: Stores, job: Job) -> bool:
     running it. Only a lease that is still this dispatch's is extended; False when the job is
     done, was handed back or was dispatched again meanwhile (the heartbeat then stops)."""
     until = _lease_end(stores, utcnow())
+    statement: Update
     with stores.sessions.begin() as session:
         match job.kind:
             case JobKind.CHUNK:
@@ -159,7 +165,8 @@ def renew(stores: Stores, job: Job) -> bool:
                 )
             case _:
                 assert_never(job.kind)
-        return bool(session.execute(statement).rowcount)
+        renewed = cast(CursorResult[Any], session.execute(statement))  # DML: a cursor result
+        return bool(renewed.rowcount)
 
 
 def _lease_end(stores: Stores, now: datetime) -> datetime:
