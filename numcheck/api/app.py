@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -47,11 +48,12 @@ def _bootstrap_admin(stores: Stores) -> None:
 
 
 def _housekeeping(stores: Stores) -> None:
-    """Periodic: retention, unused registry versions, spent idempotency keys, temporary files
-    of dead writers."""
+    """Periodic: retention, unused registry versions, spent idempotency keys, finished webhook
+    deliveries, temporary files of dead writers."""
     retention.sweep(stores)
     registry_versions.collect_unused(stores)
     idempotency.purge_expired(stores)
+    webhooks.purge_finished(stores, timedelta(days=stores.settings.retention_days))
     stores.blobs.sweep_temporaries(older_than_seconds=3600)
 
 
