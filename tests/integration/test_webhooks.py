@@ -247,3 +247,26 @@ def test_a_slow_receiver_holds_back_only_its_own_webhook(start_server) -> None:
     finally:
         slow.server.shutdown()
         fast.server.shutdown()
+
+
+def test_housekeeping_purges_delivered_webhooks_after_retention(start_server) -> None:
+    receiver = Receiver()
+    # Retention of about four seconds; housekeeping twice a second.
+    server = start_server(
+        webhook_allow_private="true", retention_days=0.00005, housekeeping_interval_seconds=0.5
+    )
+    with server.client(server.admin_key) as client:
+        assert submit(client, b"+12025550101\n", callback_url=receiver.url).status_code == 200
+    receiver.wait(1)
+    database = server.data_dir / "numcheck.db"
+    deadline = time.monotonic() + 60
+    while True:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+            left = db.execute("SELECT count(*) FROM webhook_deliveries").fetchone()[0]
+        if left == 0:
+            break
+        assert time.monotonic() < deadline, "the delivered webhook was never purged"
+        time.sleep(0.2)
+    time.sleep(2)  # and it is not delivered again
+    assert receiver.attempts == 1
+    receiver.server.shutdown()
