@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from numcheck import numbers
 from numcheck.checks.base import BatchResult, Failure, Outcome
@@ -31,10 +33,14 @@ class ValidateCheck:
         "reason",
     )
 
-    def version_facts(self) -> dict[str, str]:
+    def version_facts(self) -> dict[str, str | int]:
         return {"phonenumbers_metadata": numbers.reference.METADATA_VERSION}
 
     def check_batch(self, lines: Sequence[str], default_region: str | None) -> BatchResult:
+        with _collector_paused():
+            return self._check(lines, default_region)
+
+    def _check(self, lines: Sequence[str], default_region: str | None) -> BatchResult:
         batch = validator.shared().describe_lines(list(lines), default_region)
         columns = [batch.values[name] for name in validator.VALUE_COLUMNS]
         columns[validator.VALUE_COLUMNS.index("valid")] = list(
@@ -50,3 +56,22 @@ class ValidateCheck:
         for position, row in zip(batch.positions, rows, strict=True):
             outcomes[position] = row
         return BatchResult(outcomes, stats)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a batch is answered.
+
+    A chunk of 50,000 lines allocates hundreds of thousands of acyclic objects (strings, row
+    tuples); with the collector on, every 700 allocations start a pass over the young objects
+    and every tenth pass an older generation's, a sixth of the check's time spent finding
+    nothing. What is built here is acyclic (and a cycle, if any, is collected once the
+    collector resumes, right after).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -11,6 +11,8 @@ cheaply.
 
 from __future__ import annotations
 
+from typing import Any
+
 from numcheck.numbers.compiled.internals import sre_constants as sre
 from numcheck.numbers.compiled.internals import sre_parse
 
@@ -24,15 +26,15 @@ class Regex:
     """An interning factory of expression nodes, with derivative and nullability."""
 
     def __init__(self) -> None:
-        self._nodes: list[tuple] = []
-        self._ids: dict[tuple, int] = {}
+        self._nodes: list[tuple[Any, ...]] = []
+        self._ids: dict[tuple[Any, ...], int] = {}
         self._deriv: dict[tuple[int, int], int] = {}
         self._nullable: list[bool] = []
         self.EMPTY = self._intern((_EMPTY,), False)
         self.EPS = self._intern((_EPS,), True)
         self.ANY_STAR = self.star(self.digits(ALL_DIGITS))
 
-    def _intern(self, node: tuple, nullable: bool) -> int:
+    def _intern(self, node: tuple[Any, ...], nullable: bool) -> int:
         found = self._ids.get(node)
         if found is not None:
             return found
@@ -190,18 +192,29 @@ def build_automaton(
     Returns (transitions, accepted): transitions[s][d] is the next state (0 is the dead state),
     accepted[s] the indexes of the patterns that match exactly the digits read to reach s.
     """
-    dead: tuple = ()
+    dead: tuple[Any, ...] = ()
     start = tuple((i, p) for i, p in enumerate(patterns) if p != regex.EMPTY)
-    ids: dict[tuple, int] = {dead: 0, start: 1}
-    states: list[tuple] = [dead, start]
+    ids: dict[tuple[Any, ...], int] = {dead: 0, start: 1}
+    states: list[tuple[Any, ...]] = [dead, start]
     transitions: list[list[int]] = []
+    steps: dict[int, tuple[int, ...]] = {}  # node -> its derivative by each digit
     index = 0
     while index < len(states):
         state = states[index]
         row = []
+        derived = []
+        for _, node in state:
+            step = steps.get(node)
+            if step is None:
+                step = steps[node] = tuple(regex.derive(node, digit) for digit in range(10))
+            derived.append(step)
         for digit in range(10):
             following = tuple(
-                (i, d) for i, node in state if (d := regex.derive(node, digit)) != regex.EMPTY
+                [
+                    (i, step[digit])
+                    for (i, _), step in zip(state, derived, strict=True)
+                    if step[digit] != regex.EMPTY
+                ]
             )
             target = ids.get(following)
             if target is None:

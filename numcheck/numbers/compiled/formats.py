@@ -19,6 +19,7 @@ rendered through `re.sub` per number, exactly as phonenumbers does it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,7 +64,7 @@ def _national_template(number_format) -> str:  # type: ignore[no-untyped-def]
     rule = number_format.national_prefix_formatting_rule
     if not rule:
         return str(number_format.format)
-    return FIRST_GROUP_PATTERN.sub(rule, number_format.format, count=1)
+    return str(FIRST_GROUP_PATTERN.sub(rule, number_format.format, count=1))
 
 
 def choose(rules: list[Rule], nodes: list[tuple[int | None, int]], accepted: frozenset[int]) -> int:
@@ -93,7 +94,7 @@ def group_bounds(pattern: str, length: int) -> dict[int, tuple[int, int]] | None
     matched by it, in full, at position 0 — and re.sub rewrites nothing else (the pattern
     cannot match the empty string).
     """
-    atoms = _atoms(sre_parse.parse(pattern), group=None)
+    atoms = _pattern_atoms(pattern)
     if atoms is None or sum(low for low, _, _ in atoms) == 0:
         return None
     vectors = _count_vectors([(low, high) for low, high, _ in atoms], length, limit=2)
@@ -112,11 +113,17 @@ def group_bounds(pattern: str, length: int) -> dict[int, tuple[int, int]] | None
 def matchable_lengths(pattern: str) -> set[int] | None:
     """The lengths (up to 17) `pattern` can fully match, or None if it is not of the shape
     group_bounds analyses."""
-    atoms = _atoms(sre_parse.parse(pattern), group=None)
+    atoms = _pattern_atoms(pattern)
     if atoms is None:
         return None
     ranges = [(low, high) for low, high, _ in atoms]
     return {n for n in range(1, 18) if _count_vectors(ranges, n, limit=1)}
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern_atoms(pattern: str) -> tuple[tuple[int, int, int | None], ...] | None:
+    atoms = _atoms(sre_parse.parse(pattern), group=None)
+    return None if atoms is None else tuple(atoms)
 
 
 def _atoms(items, group: int | None) -> list[tuple[int, int, int | None]] | None:  # type: ignore[no-untyped-def]

@@ -93,6 +93,20 @@ def digit_trie(entries: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     return trie, value
 
 
+def longest_prefix(trie: np.ndarray, values: np.ndarray, digits: np.ndarray) -> np.ndarray:
+    """The value of the longest prefix present in the trie, or -1, for each row of digits."""
+    node = np.ones(len(digits), dtype=np.int64)
+    best = np.full(len(digits), -1, dtype=np.int64)
+    flat = trie.ravel()
+    for column in np.asfortranarray(digits).T:
+        node = np.take(flat, node * trie.shape[1] + column)
+        found = np.take(values, node)
+        best = np.where(found >= 0, found, best)
+        if not node.any():
+            break
+    return best
+
+
 # -- loading ----------------------------------------------------------------------------------
 
 
@@ -131,15 +145,7 @@ class Geocoder:
 
     def areas(self, digits: np.ndarray) -> np.ndarray:
         """The name index of the longest prefix of each row of digits (0-9, 10 pads), or -1."""
-        node = np.ones(len(digits), dtype=np.int64)
-        best = np.full(len(digits), -1, dtype=np.int64)
-        for column in np.asfortranarray(digits).T:
-            node = self._trie[node, column]
-            found = self._value[node]
-            best = np.where(found >= 0, found, best)
-            if not node.any():
-                break
-        return best
+        return longest_prefix(self._trie, self._value, digits)
 
     def names(self, indexes: np.ndarray) -> np.ndarray:
         """The names of name indexes (-1 gives ""), as an object array."""

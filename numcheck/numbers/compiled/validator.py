@@ -16,6 +16,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import phonenumbers
@@ -24,7 +25,7 @@ from phonenumbers import PhoneMetadata
 from numcheck.numbers import reference
 from numcheck.numbers.compiled import formats, internals
 from numcheck.numbers.compiled import tables as compiled_tables
-from numcheck.numbers.compiled.geocoding import Geocoder
+from numcheck.numbers.compiled.geocoding import Geocoder, longest_prefix
 from numcheck.numbers.compiled.tables import MAX_NSN, PAD, REASONS, TYPE_NAMES, Tables
 from numcheck.numbers.normalize import NotANumber, normalize_line
 
@@ -92,21 +93,21 @@ class Batch:
 
     reasons: list[str | None]
     positions: list[int] = field(default_factory=list)
-    values: dict[str, list] = field(default_factory=dict)  # type: ignore[type-arg]
+    values: dict[str, list[Any]] = field(default_factory=dict)
     fallbacks: int = 0  # lines (or steps of a line) answered by phonenumbers itself
 
     @property
     def e164(self) -> list[str | None]:
         return self.column("e164")
 
-    def column(self, name: str) -> list:  # type: ignore[type-arg]
+    def column(self, name: str) -> list[Any]:
         """A value column aligned with the lines (None where a line failed)."""
         aligned = [None] * len(self.reasons)
         for position, value in zip(self.positions, self.values[name], strict=True):
             aligned[position] = value
         return aligned
 
-    def add(self, positions: list[int], values: dict[str, list]) -> None:  # type: ignore[type-arg]
+    def add(self, positions: list[int], values: dict[str, list[Any]]) -> None:
         """Append the values of parsed lines at `positions`."""
         self.positions += positions
         for name, column in values.items():
@@ -158,7 +159,7 @@ class CompiledValidator:
         self._regions = np.array([o[2] for o in outcomes], dtype=object)
         carrier_types = set(tables.carrier_types)
         self._carrier_ok = np.array([o[1] in carrier_types for o in outcomes], dtype=bool)
-        self._carrier_names = np.array(tables.carrier_names + [""], dtype=object)  # -1 -> ""
+        self._carrier_names = np.array([*tables.carrier_names, ""], dtype=object)  # -1 -> ""
         # time_zones_for_number's "unknown" is written as no zone at all.
         self._tz_names = np.array(
             ["" if i == tables.unknown_tz else z for i, z in enumerate(tables.tz_names)],
@@ -305,15 +306,14 @@ class CompiledValidator:
                 continue
             batch.reasons[i] = None
             positions.append(i)
-            numbers.append(
-                (int(number.country_code), phonenumbers.national_significant_number(number))
-            )
+            assert number.country_code is not None  # parse() always sets it
+            numbers.append((number.country_code, phonenumbers.national_significant_number(number)))
         if numbers:
             parsed = _Parsed.of(numbers)
             batch.add(positions, self._values(parsed, batch, classify))
 
-    def _values(self, parsed: _Parsed, batch: Batch, classify: bool) -> dict[str, list]:  # type: ignore[type-arg]
-        values: dict[str, list] = {"e164": parsed.e164}  # type: ignore[type-arg]
+    def _values(self, parsed: _Parsed, batch: Batch, classify: bool) -> dict[str, list[Any]]:
+        values: dict[str, list[Any]] = {"e164": parsed.e164}
         if classify:
             values.update(self._classify(parsed, batch))
         return values
@@ -326,8 +326,9 @@ class CompiledValidator:
         found = self._national_prefix.get(cc)
         if found is None:
             regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc]
-            meta = PhoneMetadata.metadata_for_region_or_calling_code(cc, regions[0])
-            found = self._national_prefix[cc] = (meta, re.compile(meta.national_prefix_for_parsing))
+            main = PhoneMetadata.metadata_for_region_or_calling_code(cc, regions[0])
+            assert main is not None and main.national_prefix_for_parsing  # strip_first_digits
+            found = self._national_prefix[cc] = (main, re.compile(main.national_prefix_for_parsing))
         meta, prefix = found
         if not prefix.match(nsn):
             return nsn
@@ -338,30 +339,31 @@ class CompiledValidator:
 
     # -- describing parsed numbers ---------------------------------------------------------------
 
-    def _classify(self, parsed: _Parsed, batch: Batch) -> dict[str, list]:  # type: ignore[type-arg]
+    def _classify(self, parsed: _Parsed, batch: Batch) -> dict[str, list[Any]]:
         """Every value column of parsed numbers (their `+digits` form aside)."""
         if len(parsed.cc) == 0:
             return {name: [] for name in VALUE_COLUMNS[1:]}
         t = self.t
         cc, nsn, nsn_length = parsed.cc, parsed.nsn, parsed.nsn_length
         state = self._start_of_cc[cc]
+        transitions = t.transitions.ravel()
         for column in np.asfortranarray(nsn).T[: int(nsn_length.max())]:
-            state = t.transitions[state, column]
-        outcome = t.outcome_of[state, nsn_length]
+            state = np.take(transitions, state * (PAD + 1) + column)
+        outcome = np.take(t.outcome_of.ravel(), state * (MAX_NSN + 1) + nsn_length)
         types = self._types[outcome]
         valid = self._valid[outcome]
         prefixes = self._e164_prefixes(cc, nsn)
 
         carrier = np.full(len(cc), -1, dtype=np.int64)
         carrier_rows = np.flatnonzero(self._carrier_ok[outcome])
-        carrier[carrier_rows] = _longest_prefix(
+        carrier[carrier_rows] = longest_prefix(
             t.carrier_trie, t.carrier_value, prefixes[carrier_rows]
         )
         # time_zones_for_number: unknown type -> unknown; not geographic -> the country's zones.
         geographic = np.isin(types, _GEOGRAPHIC_TYPES) | ((types == _MOBILE) & self._geo_mobile[cc])
         tz = self._country_tz_of_cc[cc]
         geo_rows = np.flatnonzero(geographic)
-        found_tz = _longest_prefix(t.tz_trie, t.tz_value, prefixes[geo_rows])
+        found_tz = longest_prefix(t.tz_trie, t.tz_value, prefixes[geo_rows])
         tz[geo_rows] = np.where(found_tz < 0, t.unknown_tz, found_tz)
         tz[types == _UNKNOWN] = t.unknown_tz
 
@@ -383,11 +385,14 @@ class CompiledValidator:
 
     def _e164_prefixes(self, cc: np.ndarray, nsn: np.ndarray) -> np.ndarray:
         """The first digits of each number's E.164 form (calling code, then national number)."""
-        joined = np.concatenate([self._cc_digits[cc], nsn], axis=1)
-        column = np.arange(_PREFIX_DEPTH)[None, :]
-        cc_length = self._cc_length[cc][:, None]
-        pick = np.where(column < cc_length, column, column - cc_length + 3)
-        return np.take_along_axis(joined, pick, axis=1)
+        prefixes = np.empty((len(cc), _PREFIX_DEPTH), dtype=np.uint8)
+        cc_length = self._cc_length[cc]
+        cc_digits = self._cc_digits[cc]
+        for length in (1, 2, 3):
+            rows = cc_length == length
+            prefixes[rows, :length] = cc_digits[rows, :length]
+            prefixes[rows, length:] = nsn[rows, : _PREFIX_DEPTH - length]
+        return prefixes
 
     def _formats(
         self, parsed: _Parsed, state: np.ndarray, batch: Batch
@@ -505,14 +510,3 @@ class CompiledValidator:
 
 def _digits_of(text: str) -> np.ndarray:
     return np.frombuffer(text.encode(), dtype=np.uint8) - np.uint8(48)
-
-
-def _longest_prefix(trie: np.ndarray, values: np.ndarray, digits: np.ndarray) -> np.ndarray:
-    """The value of the longest prefix present in the trie, or -1, for each row of digits."""
-    node = np.ones(len(digits), dtype=np.int64)
-    best = np.full(len(digits), -1, dtype=np.int64)
-    for column in np.asfortranarray(digits).T:
-        node = trie[node, column]
-        found = values[node]
-        best = np.where(found >= 0, found, best)
-    return best
