@@ -29,7 +29,7 @@ def test_separators_and_00_are_normalized(line: str, expected: str) -> None:
         "tel:+12025551234",
         "+",
         "++12025551234",
-        "+１２０２５５５１２３４",  # full-width digits are not ASCII digits
+        "+１２０２５５５１２３４",  # noqa: RUF001 (full-width digits are not ASCII digits)
         "2025551234",  # bare digits need a default region
         "---",
     ],
