@@ -162,15 +162,37 @@ class GzipInflater:
     def feed(self, data: bytes) -> None:
         self._received += len(data)
         try:
-            piece = self._inflate.decompress(data, _INFLATE_STEP)
-            while piece:
-                self._pass(piece)
-                piece = self._inflate.decompress(self._inflate.unconsumed_tail, _INFLATE_STEP)
+            self._inflate_all(data)
         except zlib.error:
             raise errors.UndecodableFile("The gzip data is corrupt.") from None
 
+    def _inflate_all(self, data: bytes) -> None:
+        piece = self._inflate.decompress(data, _INFLATE_STEP)
+        while True:
+            if piece:
+                self._pass(piece)
+            if self._inflate.unconsumed_tail:
+                piece = self._inflate.decompress(self._inflate.unconsumed_tail, _INFLATE_STEP)
+            elif self._next_member_starts():
+                # Concatenated members (`cat a.gz b.gz`) are one file, as gzip itself reads them.
+                rest = self._inflate.unused_data
+                self._inflate = zlib.decompressobj(wbits=31)
+                piece = self._inflate.decompress(rest, _INFLATE_STEP)
+            else:
+                return
+
+    def _next_member_starts(self) -> bool:
+        """After a member's end: True when another member follows; False while its first bytes
+        have yet to arrive, or when only zero padding follows (gzip ignores it too)."""
+        following = self._inflate.unused_data if self._inflate.eof else b""
+        if len(following) < len(_GZIP_MAGIC) or not following.strip(b"\0"):
+            return False
+        if not following.startswith(_GZIP_MAGIC):
+            raise zlib.error("not a gzip member after the end of the last one")
+        return True
+
     def finish(self) -> None:
-        if not self._inflate.eof:
+        if not self._inflate.eof or self._inflate.unused_data.strip(b"\0"):
             raise errors.UndecodableFile("The gzip data is truncated.")
         tail = self._inflate.flush()
         if tail:
@@ -178,7 +200,10 @@ class GzipInflater:
 
     def _pass(self, piece: bytes) -> None:
         self.inflated += len(piece)
-        consumed = self._received - len(self._inflate.unconsumed_tail)
+        waiting = len(self._inflate.unconsumed_tail)
+        if self._inflate.eof:
+            waiting += len(self._inflate.unused_data)
+        consumed = self._received - waiting
         if self.inflated > max(GZIP_ALLOWANCE, self._max_ratio * consumed):
             raise errors.FileTooLarge(
                 f"The gzip data inflates more than {self._max_ratio} times its compressed size; "

@@ -262,3 +262,24 @@ def test_the_ratio_is_the_setting(tmp_path: Path) -> None:
     assert accepted.finish().total == len(data) // 13
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [f"{accepted.task_id}.txt"]
     assert Limits.from_settings(Settings(max_gzip_ratio=7)).max_gzip_ratio == 7
+
+
+@pytest.mark.parametrize("piece", [1, 7, 4096])
+def test_concatenated_gzip_members_are_read_whole(piece: int) -> None:
+    """`cat a.gz b.gz` is one gzip file to gzip itself: no member may be dropped."""
+    members = [b"+12025550101\n+12025550102\n", b"+4915112345678\n", b"+33612345678\n"]
+    packed = b"".join(gzip.compress(member) for member in members) + b"\0" * 20  # tar padding
+    handed: list[bytes] = []
+    inflater = GzipInflater(handed.append, max_ratio=100)
+    for start in range(0, len(packed), piece):
+        inflater.feed(packed[start : start + piece])
+    inflater.finish()
+    assert b"".join(handed) == b"".join(members)
+
+
+@pytest.mark.parametrize("tail", [b"garbage after the member", gzip.compress(b"+1\n")[:5], b"\x1f"])
+def test_what_follows_a_gzip_member_is_another_whole_member_or_nothing(tail: bytes) -> None:
+    inflater = GzipInflater(lambda _: None, max_ratio=100)
+    with pytest.raises(errors.UndecodableFile):
+        inflater.feed(gzip.compress(b"+12025550101\n") + tail)
+        inflater.finish()
