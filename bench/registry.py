@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from numcheck.config import Settings
-from numcheck.registries import loading, records
+from numcheck.registries import loading, versions
 from numcheck.registries.hashing import KeyedHasher
 from numcheck.registries.keys import registry_key
 from numcheck.registries.snapshot import Snapshot
@@ -86,8 +86,8 @@ def lookup_phase(data_dir: str, lookups: int, seed: int, queue) -> None:  # type
     pin_one_core()
     stores = Stores.open(Settings(data_dir=Path(data_dir)))
     with stores.sessions.begin() as session:
-        version = records.current(session, "bench")
-        key = records.snapshot_key("bench", version.version)
+        version = versions.current(session, "bench")
+        key = versions.snapshot_key("bench", version.version)
     path = stores.blobs.local_path(key)
     snapshot = Snapshot.open(path)
     hasher = KeyedHasher(registry_key(stores.settings))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from numcheck import errors
 from numcheck.config import Settings
-from numcheck.registries import loading, records
+from numcheck.registries import loading, versions
 from numcheck.registries.hashing import KeyedHasher
 from numcheck.registries.keys import registry_key
 from numcheck.registries.snapshot import Snapshot
@@ -40,8 +40,8 @@ def load(
 
 def members(stores: Stores, numbers: list[str], name: str = "htx") -> list[bool]:
     with stores.sessions.begin() as session:
-        version = records.current(session, name)
-        key = records.snapshot_key(name, version.version)
+        version = versions.current(session, name)
+        key = versions.snapshot_key(name, version.version)
     snapshot = Snapshot.open(stores.blobs.local_path(key))
     hasher = KeyedHasher(registry_key(stores.settings))
     return snapshot.contains(hasher.digests(numbers)).tolist()
@@ -68,7 +68,7 @@ def test_replace_add_remove_round_trip(stores: Stores) -> None:
     assert members(stores, [A, B, C, D]) == [False, False, False, True]
     # Superseded versions that no task uses are gone, rows and snapshots.
     with stores.sessions.begin() as session:
-        assert records.unused_versions(session) == []
+        assert versions.unused_versions(session) == []
     assert sorted(p.name for p in (stores.settings.blob_dir / "registries" / "htx").iterdir()) == [
         "000004.u64"
     ]
@@ -106,9 +106,9 @@ def test_bad_mode_and_names_are_refused(stores: Stores) -> None:
         load(stores, f"{A}\n", mode="merge")
     for bad in ("HTX", "1abc", "a" * 33, "with space", "validate"):
         with pytest.raises(errors.InvalidRequest):
-            records.check_name(bad, {"validate"})
+            versions.check_name(bad, {"validate"})
     with stores.sessions.begin() as session:
-        assert records.listing(session) == []
+        assert versions.listing(session) == []
 
 
 @settings(max_examples=100, deadline=None)

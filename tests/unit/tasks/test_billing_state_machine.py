@@ -32,7 +32,7 @@ class Billing(RuleBasedStateMachine):
         )
         db.upgrade(self.stores.engine)
         with self.stores.sessions.begin() as session:
-            user = users.get_or_create(session, "payer", default_credits=START)
+            user = users.get_or_create(session, "payer", actor="test", default_credits=START)
             self.user_id = user.id
         self.given = START
         self.done_jobs: list[scheduling.Job] = []
