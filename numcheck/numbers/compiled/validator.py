@@ -129,18 +129,23 @@ class _Parsed:
     nsn: np.ndarray  # uint8 [n, _NSN_WIDTH]: digits 0-9, PAD after the number
     nsn_length: np.ndarray  # int64 [n]
     e164: list[str]
+    prefixes: np.ndarray  # uint8 [n, _PREFIX_DEPTH]: the first digits of e164, PAD after
 
     @classmethod
     def of(cls, numbers: list[tuple[int, str]]) -> _Parsed:
         """From (calling code, national significant number) pairs."""
         nsn = np.full((len(numbers), _NSN_WIDTH), PAD, dtype=np.uint8)
-        for row, (_, national) in enumerate(numbers):
+        prefixes = np.full((len(numbers), _PREFIX_DEPTH), PAD, dtype=np.uint8)
+        for row, (cc, national) in enumerate(numbers):
             nsn[row, : len(national)] = _digits_of(national)
+            leading = f"{cc}{national}"[:_PREFIX_DEPTH]
+            prefixes[row, : len(leading)] = _digits_of(leading)
         return cls(
             cc=np.array([cc for cc, _ in numbers], dtype=np.int64),
             nsn=nsn,
             nsn_length=np.array([len(national) for _, national in numbers], dtype=np.int64),
             e164=[f"+{cc}{national}" for cc, national in numbers],
+            prefixes=prefixes,
         )
 
     def national(self, row: int) -> str:
@@ -176,14 +181,10 @@ class CompiledValidator:
         self._country_tz_of_cc = np.zeros(1000, dtype=np.int64)
         self._geo_mobile = np.zeros(1000, dtype=bool)
         self._strip_first = np.zeros((1000, PAD + 1), dtype=bool)
-        self._cc_digits = np.full((1000, 3), PAD, dtype=np.uint8)
-        self._cc_length = np.zeros(1000, dtype=np.int64)
         for cc, state in tables.start.items():
             self._start_of_cc[cc] = state
             self._country_tz_of_cc[cc] = tables.country_tz[cc]
             self._geo_mobile[cc] = cc in tables.geo_mobile_countries
-            self._cc_digits[cc, : len(str(cc))] = _digits_of(str(cc))
-            self._cc_length[cc] = len(str(cc))
         for cc, first in tables.strip_first_digits.items():
             for digit in first:
                 self._strip_first[cc, int(digit)] = True
@@ -265,6 +266,9 @@ class CompiledValidator:
         nsn -= np.uint8(48)
         nsn[_COLUMNS[None, :_NSN_WIDTH] >= nsn_length[:, None]] = PAD
 
+        depth = _COLUMNS[None, :_PREFIX_DEPTH]
+        prefixes = np.where(depth < (lengths[rows] - 1)[:, None], digits[rows, :_PREFIX_DEPTH], PAD)
+        prefixes = prefixes.astype(np.uint8)
         e164 = [lines[i] for i in rows.tolist()]
         for j in np.flatnonzero(self._strip_first[cc, nsn[:, 0]]).tolist():
             national = e164[j][1 + cc_length[j] :]
@@ -274,15 +278,19 @@ class CompiledValidator:
                 nsn_length[j] = len(stripped)
                 nsn[j] = PAD
                 nsn[j, : len(stripped)] = _digits_of(stripped)
+                prefixes[j] = PAD
+                leading = e164[j][1 : 1 + _PREFIX_DEPTH]
+                prefixes[j, : len(leading)] = _digits_of(leading)
         too_long = nsn_length > MAX_NSN
         if too_long.any():
             reasons[rows[too_long]] = "too_long"
             keep = ~too_long
             rows, cc, nsn, nsn_length = rows[keep], cc[keep], nsn[keep], nsn_length[keep]
+            prefixes = prefixes[keep]
             e164 = [text for text, kept in zip(e164, keep.tolist(), strict=True) if kept]
 
         batch = Batch(reasons.tolist())
-        parsed = _Parsed(cc, nsn, nsn_length, e164)
+        parsed = _Parsed(cc, nsn, nsn_length, e164, prefixes)
         batch.add(rows.tolist(), self._values(parsed, batch, classify))
         return batch, np.flatnonzero(~(simple | tiny)).tolist()
 
@@ -352,7 +360,7 @@ class CompiledValidator:
         outcome = np.take(t.outcome_of.ravel(), state * (MAX_NSN + 1) + nsn_length)
         types = self._types[outcome]
         valid = self._valid[outcome]
-        prefixes = self._e164_prefixes(cc, nsn)
+        prefixes = parsed.prefixes
 
         carrier = np.full(len(cc), -1, dtype=np.int64)
         carrier_rows = np.flatnonzero(self._carrier_ok[outcome])
@@ -382,17 +390,6 @@ class CompiledValidator:
             "location": location,
             "invalid_reason": self._reason_names[reason].tolist(),
         }
-
-    def _e164_prefixes(self, cc: np.ndarray, nsn: np.ndarray) -> np.ndarray:
-        """The first digits of each number's E.164 form (calling code, then national number)."""
-        prefixes = np.empty((len(cc), _PREFIX_DEPTH), dtype=np.uint8)
-        cc_length = self._cc_length[cc]
-        cc_digits = self._cc_digits[cc]
-        for length in (1, 2, 3):
-            rows = cc_length == length
-            prefixes[rows, :length] = cc_digits[rows, :length]
-            prefixes[rows, length:] = nsn[rows, : _PREFIX_DEPTH - length]
-        return prefixes
 
     def _formats(
         self, parsed: _Parsed, state: np.ndarray, batch: Batch
