@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.orm import Session
 
 from numcheck import errors
+from numcheck.states import LedgerKind
 from numcheck.storage import db
 from numcheck.storage.models import LedgerEntry, User, utcnow
 
@@ -53,7 +54,7 @@ def start(session: Session, user: User, default: int | None) -> None:
     user.credit_balance = default or 0
     user.credits_reserved = 0
     if default:
-        session.add(LedgerEntry(user_id=user.id, kind="grant", amount=default))
+        session.add(LedgerEntry(user_id=user.id, kind=LedgerKind.GRANT, amount=default))
 
 
 def reserve(session: Session, user_id: str, task_id: str, total: int) -> None:
@@ -76,7 +77,7 @@ def reserve(session: Session, user_id: str, task_id: str, total: int) -> None:
             required=total,
             available=available,
         )
-    session.add(LedgerEntry(user_id=user_id, task_id=task_id, kind="reserve", amount=total))
+    session.add(LedgerEntry(user_id=user_id, task_id=task_id, kind=LedgerKind.RESERVE, amount=total))
 
 
 def _settle(session: Session, user_id: str, task_id: str, total: int, charged: int) -> None:
@@ -90,8 +91,8 @@ def _settle(session: Session, user_id: str, task_id: str, total: int, charged: i
         )
     )
     if charged:
-        session.add(LedgerEntry(user_id=user_id, task_id=task_id, kind="charge", amount=charged))
-    session.add(LedgerEntry(user_id=user_id, task_id=task_id, kind="release", amount=released))
+        session.add(LedgerEntry(user_id=user_id, task_id=task_id, kind=LedgerKind.CHARGE, amount=charged))
+    session.add(LedgerEntry(user_id=user_id, task_id=task_id, kind=LedgerKind.RELEASE, amount=released))
 
 
 def charge_export(session: Session, user_id: str, task_id: str, total: int, success: int) -> None:
@@ -117,7 +118,7 @@ def grant(session: Session, user: User, amount: int) -> None:
     session.execute(
         update(User).where(User.id == user.id).values(credit_balance=User.credit_balance + amount)
     )
-    session.add(LedgerEntry(user_id=user.id, kind="grant", amount=amount))
+    session.add(LedgerEntry(user_id=user.id, kind=LedgerKind.GRANT, amount=amount))
 
 
 def set_balance(session: Session, user: User, amount: int | None) -> None:
@@ -131,7 +132,7 @@ def set_balance(session: Session, user: User, amount: int | None) -> None:
         .where(User.id == user.id)
         .values(credits_unlimited=amount is None, credit_balance=amount or 0)
     )
-    session.add(LedgerEntry(user_id=user.id, kind="set", amount=delta))
+    session.add(LedgerEntry(user_id=user.id, kind=LedgerKind.SET, amount=delta))
 
 
 def account(session: Session, user_id: str, now: datetime | None = None) -> Account:
@@ -145,7 +146,7 @@ def account(session: Session, user_id: str, now: datetime | None = None) -> Acco
     charged = session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
             LedgerEntry.user_id == user_id,
-            LedgerEntry.kind == "charge",
+            LedgerEntry.kind == LedgerKind.CHARGE,
             LedgerEntry.created_at >= month,
         )
     )

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from numcheck import errors
+from numcheck.states import IdempotencyState
 from numcheck.storage import db
 from numcheck.storage.models import IdempotencyRecord, utcnow
 from numcheck.storage.stores import Stores
@@ -58,14 +59,14 @@ def begin(stores: Stores, user_id: str, key: str) -> Replay | None:
             row = session.get(IdempotencyRecord, (user_id, key))
             if row is not None:
                 age = now - row.created_at
-                if row.state == "done" and age < KEEP_FOR:
+                if row.state == IdempotencyState.DONE and age < KEEP_FOR:
                     return Replay(row.fingerprint or "", row.response or "")
-                if row.state == "in_progress" and age < STALE_AFTER:
+                if row.state == IdempotencyState.IN_PROGRESS and age < STALE_AFTER:
                     raise errors.IdempotencyInProgress()
                 session.delete(row)
                 session.flush()
             session.add(
-                IdempotencyRecord(user_id=user_id, key=key, state="in_progress", created_at=now)
+                IdempotencyRecord(user_id=user_id, key=key, state=IdempotencyState.IN_PROGRESS, created_at=now)
             )
     except IntegrityError:  # another request claimed it between our read and our insert
         raise errors.IdempotencyInProgress() from None
@@ -75,14 +76,14 @@ def begin(stores: Stores, user_id: str, key: str) -> Replay | None:
 def complete(session: Session, user_id: str, key: str, fingerprint: str, response: str) -> None:
     """Record the response, in the transaction that creates the task."""
     row = session.get_one(IdempotencyRecord, (user_id, key))
-    row.state, row.fingerprint, row.response = "done", fingerprint, response
+    row.state, row.fingerprint, row.response = IdempotencyState.DONE, fingerprint, response
 
 
 def abandon(stores: Stores, user_id: str, key: str) -> None:
     """The request failed: free the key so that a retry is processed afresh."""
     with stores.sessions.begin() as session:
         row = session.get(IdempotencyRecord, (user_id, key))
-        if row is not None and row.state == "in_progress":
+        if row is not None and row.state == IdempotencyState.IN_PROGRESS:
             session.delete(row)
 
 

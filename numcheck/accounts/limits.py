@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from numcheck import errors
+from numcheck.states import ACTIVE
 from numcheck.storage.models import Task, User
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def check_active_tasks(session: Session, user_id: str, limit: int) -> None:
         session.scalar(
             select(func.count())
             .select_from(Task)
-            .where(Task.user_id == user_id, Task.status.in_(("pending", "processing")))
+            .where(Task.user_id == user_id, Task.status.in_(ACTIVE))
         )
         or 0
     )

@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -22,13 +21,16 @@ from numcheck.api.routes import admin, dashboard, meta, registries, results, tas
 from numcheck.api.runtime import Runtime
 from numcheck.config import Settings
 from numcheck.dispatch import celery as celery_dispatch
-from numcheck.dispatch.celery import CeleryDispatcher
-from numcheck.dispatch.pool import ProcessPoolDispatcher
-from numcheck.dispatch.sweeper import Sweeper
+from numcheck.dispatch.celery import CeleryBackend
+from numcheck.dispatch.pool import ProcessPool
+from numcheck.dispatch.sweeper import JobBackend, Sweeper
 from numcheck.registries import versions as registry_versions
 from numcheck.storage import db, secrets
 from numcheck.storage.stores import Stores
-from numcheck.tasks import catalog, retention, scheduling, webhooks, worker
+from numcheck.tasks import catalog, retention, runner, webhooks
+from numcheck.tasks.jobs import Job
+from numcheck.tasks.leases import Leases
+from numcheck.tasks.lifecycle import TaskLifecycle
 
 log = logging.getLogger(__name__)
 
@@ -47,45 +49,45 @@ def _bootstrap_admin(stores: Stores) -> None:
     log.warning("created user 'admin'; its API key is in %s (mode 0600)", path)
 
 
-def _housekeeping(stores: Stores) -> None:
+def _housekeeping(stores: Stores, lifecycle: TaskLifecycle) -> None:
     """Periodic: retention, unused registry versions, spent idempotency keys, finished webhook
     deliveries, temporary files of dead writers."""
-    retention.sweep(stores)
+    retention.sweep(stores, lifecycle)
     registry_versions.collect_unused(stores)
     idempotency.purge_expired(stores)
     webhooks.purge_finished(stores, timedelta(days=stores.settings.retention_days))
     stores.blobs.sweep_temporaries(older_than_seconds=3600)
 
 
-def _start_dispatcher(stores: Stores) -> Sweeper:
+def _start_sweeper(stores: Stores, lifecycle: TaskLifecycle) -> Sweeper[Job]:
+    """The sweeper and its backend: the in-process pool (embedded), or Celery (scale-out: the
+    `numcheck worker` processes run the jobs, this server only leases and sends them)."""
     settings = stores.settings
-    sweeping: dict[str, Any] = {
-        "claim": lambda limit: scheduling.claim(stores, limit),
-        "unclaim": lambda job: scheduling.unclaim(stores, job),
-        "housekeeping": lambda: _housekeeping(stores),
-        "housekeeping_interval": settings.housekeeping_interval_seconds,
-    }
-    dispatcher: Sweeper
+    leases = Leases(stores, lifecycle)
+    backend: JobBackend[Job]
     if settings.broker_url:
-        # Scale-out: `numcheck worker` processes run the jobs; this server only sweeps.
-        dispatcher = CeleryDispatcher(
+        backend = CeleryBackend(
             app=celery_dispatch.make_app(settings.broker_url),
             ahead=settings.queue_depth or 4 * settings.workers,
-            in_flight=lambda: scheduling.in_flight(stores),
-            **sweeping,
+            in_flight=leases.in_flight,
         )
     else:
-        scheduling.release_all(stores)  # embedded: no other process can hold a lease
-        dispatcher = ProcessPoolDispatcher(
+        leases.free_all()  # embedded: no other process can hold a lease
+        backend = ProcessPool(
             workers=settings.workers,
-            initializer=worker.init,
+            initializer=runner.init,
             initargs=(settings,),
-            run=worker.run,
-            on_error=lambda job, _exc: scheduling.release(stores, job),
-            **sweeping,
+            run=runner.run,
+            on_error=lambda job, _error: leases.hand_back(job, spent=True),
         )
-    dispatcher.start()
-    return dispatcher
+    sweeper = Sweeper(
+        backend,
+        leases,
+        housekeeping=lambda: _housekeeping(stores, lifecycle),
+        housekeeping_interval=settings.housekeeping_interval_seconds,
+    )
+    sweeper.start()
+    return sweeper
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -101,10 +103,11 @@ def create_app(settings: Settings) -> FastAPI:
         link_secret = secrets.load_or_create(settings.data_dir.resolve() / LINK_SECRET_FILE)
         # Build (or check) the compiled validator once here, so workers only read the cache.
         await run_in_threadpool(checks.prepare, settings.validator_cache_dir)
-        dispatcher = _start_dispatcher(stores)
+        lifecycle = TaskLifecycle(stores)
+        sweeper = _start_sweeper(stores, lifecycle)
         sender = webhooks.WebhookSender(stores)
         sender.start()
-        app.state.runtime = Runtime.start(stores, link_secret, dispatcher)
+        app.state.runtime = Runtime.start(stores, link_secret, lifecycle, sweeper)
         log.info(
             "numcheck %s ready; data dir %s", numcheck.__version__, settings.data_dir.resolve()
         )
@@ -112,7 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             sender.stop()
-            dispatcher.stop()
+            sweeper.stop()
             stores.close()
 
     app = FastAPI(

@@ -6,6 +6,7 @@ from fastapi import Request
 
 from numcheck.api import signing
 from numcheck.api.runtime import Runtime
+from numcheck.states import TaskStatus
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.models import Task
 
@@ -13,7 +14,7 @@ from numcheck.storage.models import Task
 def result_url(request: Request, runtime: Runtime, task: Task) -> str | None:
     """A link to an exported task's zip: presigned where the store serves it (S3), else this
     server's HMAC-signed `/results/…` route; None for a task without a result."""
-    if task.status != "exported":
+    if task.status != TaskStatus.EXPORTED:
         return None
     settings = runtime.stores.settings
     presigned = runtime.stores.blobs.download_url(

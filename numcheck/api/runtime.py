@@ -1,8 +1,9 @@
-"""What the API process holds while it runs: stores, the link secret, the dispatcher."""
+"""What the API process holds while it runs: stores, the link secret, the task lifecycle, the
+sweeper to wake for new work, and the request limits."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from numcheck.accounts.limits import (
@@ -12,27 +13,26 @@ from numcheck.accounts.limits import (
     UploadSlots,
 )
 from numcheck.storage.stores import Stores
+from numcheck.tasks.lifecycle import TaskLifecycle
 
 
 class Waker(Protocol):
     def wake(self) -> None: ...
 
 
-class _NoDispatcher:
-    def wake(self) -> None:
-        pass
-
-
 @dataclass
 class Runtime:
     stores: Stores
     link_secret: bytes
+    lifecycle: TaskLifecycle
+    sweeper: Waker
     rate_limiter: RateLimiter
     upload_slots: UploadSlots
-    dispatcher: Waker = field(default_factory=_NoDispatcher)
 
     @classmethod
-    def start(cls, stores: Stores, link_secret: bytes, dispatcher: Waker) -> Runtime:
+    def start(
+        cls, stores: Stores, link_secret: bytes, lifecycle: TaskLifecycle, sweeper: Waker
+    ) -> Runtime:
         settings = stores.settings
         limiter: RateLimiter
         if settings.rate_limit_redis_url:  # scale-out: one bucket per key across all servers
@@ -46,7 +46,8 @@ class Runtime:
         return cls(
             stores=stores,
             link_secret=link_secret,
+            lifecycle=lifecycle,
+            sweeper=sweeper,
             rate_limiter=limiter,
             upload_slots=UploadSlots(settings.max_uploads_in_flight),
-            dispatcher=dispatcher,
         )

@@ -15,11 +15,12 @@ from numcheck.accounts.users import NAME_RULE
 from numcheck.registries.loading import LoadReport
 from numcheck.services.accounts import UserAccount
 from numcheck.storage.models import ApiKey, AuditEntry, Registry, RegistryVersion, Task, User
-from numcheck.tasks import records
+from numcheck.tasks import status
+from numcheck.tasks.status import rfc3339
 
 
 def _when(moment: datetime | None) -> str | None:
-    return records.rfc3339(moment) if moment else None
+    return rfc3339(moment) if moment else None
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -47,7 +48,7 @@ class TaskCreated(BaseModel):
             status=task.status,
             total=task.total,
             message="Task created successfully",
-            created_at=records.rfc3339(task.created_at),
+            created_at=rfc3339(task.created_at),
         )
 
 
@@ -73,7 +74,7 @@ class ContractStatus(BaseModel):
 
     @classmethod
     def of(cls, task: Task, result_url: str | None) -> ContractStatus:
-        return cls(**records.contract_body(task), result_url=result_url)
+        return cls(**status.contract_body(task), result_url=result_url)
 
 
 class TaskStatus(ContractStatus):
@@ -83,7 +84,7 @@ class TaskStatus(ContractStatus):
 
     @classmethod
     def of(cls, task: Task, result_url: str | None) -> TaskStatus:
-        return cls(**records.status_body(task), result_url=result_url)
+        return cls(**status.status_body(task), result_url=result_url)
 
 
 class TaskPage(BaseModel):
@@ -137,7 +138,7 @@ def _user_fields(account: UserAccount) -> dict[str, Any]:
         "user_id": user.id,
         "name": user.name,
         "role": account.role,
-        "created_at": records.rfc3339(user.created_at),
+        "created_at": rfc3339(user.created_at),
         "credits": Credits(
             unlimited=account.credits.unlimited,
             balance=account.credits.balance,
@@ -195,7 +196,7 @@ class KeyInfo(BaseModel):
         return cls(
             prefix=key.prefix,
             user=owner.name,
-            created_at=records.rfc3339(key.created_at),
+            created_at=rfc3339(key.created_at),
             last_used_at=_when(key.last_used_at),
             revoked_at=_when(key.revoked_at),
         )
@@ -230,7 +231,7 @@ class AuditInfo(BaseModel):
     @classmethod
     def of(cls, entry: AuditEntry) -> AuditInfo:
         return cls(
-            at=records.rfc3339(entry.created_at),
+            at=rfc3339(entry.created_at),
             actor=entry.actor,
             action=entry.action,
             target=entry.target,

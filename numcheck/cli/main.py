@@ -120,7 +120,7 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run checks for the servers sharing NUMCHECK_DATABASE_URL and NUMCHECK_BROKER_URL."""
-    from numcheck.cli import worker as celery_worker
+    from numcheck.cli import celery_worker
     from numcheck.logs import configure_logging
     from numcheck.storage import db as storage_db
     from numcheck.tasks import catalog

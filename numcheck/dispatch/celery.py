@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
 
 from celery import Celery
-
-from numcheck.dispatch.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -49,23 +47,44 @@ def make_app(broker_url: str) -> Celery:
     return app
 
 
-class CeleryDispatcher(Sweeper):
-    def __init__(
-        self, *, app: Celery, ahead: int, in_flight: Callable[[], int], **sweeper: Any
-    ) -> None:
-        super().__init__(**sweeper)
+class Message(Protocol):
+    """What a job looks like to the queue: its fields travel as the message's arguments."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def task_id(self) -> str: ...
+
+    @property
+    def idx(self) -> int: ...
+
+    @property
+    def lease_token(self) -> str: ...
+
+
+class CeleryBackend:
+    """Sends jobs as Celery messages to `numcheck worker` processes anywhere (scale-out)."""
+
+    def __init__(self, *, app: Celery, ahead: int, in_flight: Callable[[], int]) -> None:
         self._app = app
         self._ahead = ahead
         self._in_flight = in_flight
+
+    def start(self, wake: Callable[[], None]) -> None:
+        pass  # the workers' own top-ups keep the queue moving between sweeps
+
+    def stop(self) -> None:
+        pass
 
     def capacity(self) -> int:
         # Leased but unfinished jobs are in a queue or at a worker: keep a bounded backlog.
         return self._ahead - self._in_flight()
 
-    def submit(self, job: Any) -> None:
+    def submit(self, job: Message) -> None:
         send(self._app, job)
 
 
-def send(app: Celery, job: Any) -> None:
+def send(app: Celery, job: Message) -> None:
     """Put a leased job on the queue (the lease token lets its worker prove it still owns it)."""
-    app.send_task(TASK_NAME, args=[job.kind, job.task_id, job.idx, job.lease_token])
+    app.send_task(TASK_NAME, args=[str(job.kind), job.task_id, job.idx, job.lease_token])

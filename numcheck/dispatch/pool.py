@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, Generic
 
-from numcheck.dispatch.sweeper import Sweeper
+from numcheck.dispatch.sweeper import JobT
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +32,19 @@ def _start_worker(parent: int, initializer: Callable[..., None], args: tuple[Any
     initializer(*args)
 
 
-class ProcessPoolDispatcher(Sweeper):
+class ProcessPool(Generic[JobT]):
+    """Runs jobs in `workers` processes of this machine (the embedded default's backend). A job
+    whose process dies is reported to `on_error`, and the pool is replaced at once."""
+
     def __init__(
         self,
         *,
         workers: int,
         initializer: Callable[..., None],
         initargs: tuple[Any, ...],
-        run: Callable[[Any], Any],
-        on_error: Callable[[Any, BaseException], None],
-        **sweeper: Any,
+        run: Callable[[JobT], object],
+        on_error: Callable[[JobT, BaseException], None],
     ) -> None:
-        super().__init__(**sweeper)
         self._workers = workers
         self._initializer = initializer
         self._initargs = initargs
@@ -52,13 +53,15 @@ class ProcessPoolDispatcher(Sweeper):
         self._inflight = 0
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        self._wake: Callable[[], None] = lambda: None
+        self._stopping = False
 
-    def start(self) -> None:
+    def start(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
         self._pool = self._new_pool()
-        super().start()
 
     def stop(self) -> None:
-        super().stop()
+        self._stopping = True
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -66,7 +69,7 @@ class ProcessPoolDispatcher(Sweeper):
         with self._lock:
             return 2 * self._workers - self._inflight  # one running and one queued per worker
 
-    def submit(self, job: Any) -> None:
+    def submit(self, job: JobT) -> None:
         pool = self._current_pool()
         try:
             future = pool.submit(self._run, job)
@@ -92,7 +95,7 @@ class ProcessPoolDispatcher(Sweeper):
             initargs=(os.getpid(), self._initializer, self._initargs),
         )
 
-    def _done(self, job: Any, pool: ProcessPoolExecutor, future: Future[Any]) -> None:
+    def _done(self, job: JobT, pool: ProcessPoolExecutor, future: Future[object]) -> None:
         with self._lock:
             self._inflight -= 1
         if future.cancelled():
@@ -110,15 +113,15 @@ class ProcessPoolDispatcher(Sweeper):
             try:
                 self._on_error(job, error)
             except Exception:
-                log.exception("releasing a failed job failed")
-        self.wake()
+                log.exception("handing back a failed job failed")
+        self._wake()
 
     def _replace_pool(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
         """Replace `broken` with a new pool, once: every future of a broken pool fails with it
         and reports it here, and by then the current pool may already be its replacement. (The
         broken pool has stopped its other workers and freed its resources itself.)"""
         with self._lock:
-            if self._pool is broken and not self.stopping:
+            if self._pool is broken and not self._stopping:
                 log.warning("worker pool broken (a worker died); starting a new one")
                 self._pool = self._new_pool()
             assert self._pool is not None

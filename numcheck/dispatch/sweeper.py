@@ -1,8 +1,9 @@
-"""The sweeper: a thread that asks the database for due jobs and hands them to a backend.
+"""The sweeper: a thread that asks for due jobs and hands them to a backend.
 
 It wakes every `interval` seconds, or at once on `wake()`; every `housekeeping_interval`
-seconds it also runs the periodic clean-up. Backends say how many jobs they can take now
-(`capacity`) and how to run one (`submit`); they know nothing of what a job does.
+seconds it also runs the periodic clean-up. Where jobs come from (`JobSource`: the database's
+leases) and where they go (`JobBackend`: the in-process pool, or Celery) are small protocols;
+the sweeper knows nothing of what a job does.
 """
 
 from __future__ import annotations
@@ -11,23 +12,52 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
+JobT = TypeVar("JobT")
+JobT_contra = TypeVar("JobT_contra", contravariant=True)
 
-class Sweeper:
+
+class JobSource(Protocol[JobT]):
+    def claim(self, limit: int) -> list[JobT]:
+        """Lease up to `limit` due jobs."""
+        ...
+
+    def hand_back(self, job: JobT, *, spent: bool) -> None:
+        """Make a job due again at once; `spent`: its attempt counts."""
+        ...
+
+
+class JobBackend(Protocol[JobT_contra]):
+    def start(self, wake: Callable[[], None]) -> None:
+        """Begin taking jobs; call `wake` when a job ends (there is room for the next)."""
+        ...
+
+    def stop(self) -> None: ...
+
+    def capacity(self) -> int:
+        """How many more jobs it can take now."""
+        ...
+
+    def submit(self, job: JobT_contra) -> None:
+        """Run `job` (or queue it for a worker); raise if it cannot be sent."""
+        ...
+
+
+class Sweeper(Generic[JobT]):
     def __init__(
         self,
+        backend: JobBackend[JobT],
+        source: JobSource[JobT],
         *,
-        claim: Callable[[int], list[Any]],
-        unclaim: Callable[[Any], None] = lambda job: None,
         housekeeping: Callable[[], None] = lambda: None,
         interval: float = 1.0,
         housekeeping_interval: float = 60.0,
     ) -> None:
-        self._claim = claim
-        self._unclaim = unclaim
+        self._backend = backend
+        self._source = source
         self._housekeeping = housekeeping
         self._interval = interval
         self._housekeeping_interval = housekeeping_interval
@@ -36,50 +66,38 @@ class Sweeper:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
 
-    # -- for backends ---------------------------------------------------------------------------
-
-    def capacity(self) -> int:
-        raise NotImplementedError
-
-    def submit(self, job: Any) -> None:
-        raise NotImplementedError
-
-    # -- lifecycle ------------------------------------------------------------------------------
-
     def start(self) -> None:
+        self._backend.start(self.wake)
         self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout=30)
+        self._backend.stop()
 
     def wake(self) -> None:
         self._wake.set()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()
-
-    def _dispatch(self, jobs: list[Any]) -> None:
+    def _dispatch(self, jobs: list[JobT]) -> None:
         for sent, job in enumerate(jobs):
             try:
-                self.submit(job)
+                self._backend.submit(job)
             except Exception as exc:
                 # Typically the broker is down: hand the rest back rather than let their leases
                 # run out, and try again next round. (The error's type only: no URLs in logs.)
                 log.error("sweeper: sending jobs failed (%s); retrying", type(exc).__name__)
                 for unsent in jobs[sent:]:
-                    self._unclaim(unsent)
+                    self._source.hand_back(unsent, spent=False)
                 return
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                free = self.capacity()
+                free = self._backend.capacity()
                 if free > 0:
-                    self._dispatch(self._claim(free))
+                    self._dispatch(self._source.claim(free))
             except Exception:
                 log.exception("sweeper: dispatching jobs failed; retrying")
             if time.monotonic() >= self._housekeeping_due:

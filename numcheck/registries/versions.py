@@ -9,11 +9,11 @@ from sqlalchemy import and_, exists, func, select, text
 from sqlalchemy.orm import Session
 
 from numcheck import errors
+from numcheck.states import ACTIVE
 from numcheck.storage.models import Registry, RegistryGrant, RegistryVersion, Task, User
 from numcheck.storage.stores import Stores
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-_ACTIVE = ("pending", "processing")
 
 
 def snapshot_key(name: str, version: int) -> str:
@@ -159,7 +159,7 @@ def unused_versions(session: Session) -> list[RegistryVersion]:
     """Versions that are not current and that no pending or processing task answers from."""
     is_current = exists().where(Registry.current_version_id == RegistryVersion.id)
     in_use = exists().where(
-        Task.registry_version_id == RegistryVersion.id, Task.status.in_(_ACTIVE)
+        Task.registry_version_id == RegistryVersion.id, Task.status.in_(ACTIVE)
     )
     return list(session.scalars(select(RegistryVersion).where(~is_current, ~in_use)))
 

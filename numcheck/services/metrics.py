@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from numcheck.states import ChunkStatus
 from numcheck.storage.models import Chunk, Task
 
 
@@ -22,7 +23,7 @@ def task_metrics(session: Session) -> TaskMetrics:
     lines, fallbacks = session.execute(
         select(
             func.coalesce(func.sum(Chunk.lines), 0), func.coalesce(func.sum(Chunk.fallbacks), 0)
-        ).where(Chunk.status == "done")
+        ).where(Chunk.status == ChunkStatus.DONE)
     ).one()
     return TaskMetrics(
         tasks_by_status={str(k): int(v) for k, v in by_status.items()},

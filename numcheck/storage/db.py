@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Any, cast
 from pathlib import Path
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
@@ -76,7 +76,7 @@ _AFTER_COMMIT = "numcheck.after_commit"
 def after_commit(session: Session, hook: Callable[[], object]) -> None:
     """Run `hook` once the session's transaction has committed, never if it rolls back: work
     that must follow the commit and must not happen without it (deleting a task's files,
-    waking the dispatcher for new work)."""
+    waking the sweeper for new work)."""
     session.info.setdefault(_AFTER_COMMIT, []).append(hook)
 
 

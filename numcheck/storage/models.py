@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +18,10 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from numcheck.states import ChunkStatus, IdempotencyState, LedgerKind, TaskStatus
+
+StateT = TypeVar("StateT", bound=enum.StrEnum)
 
 
 def utcnow() -> datetime:
@@ -35,6 +41,24 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class StoredEnum(TypeDecorator[StateT]):
+    """A StrEnum stored as its value in a VARCHAR, read back as the member: a value outside the
+    set can neither be written nor pass unnoticed when read."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, members: type[StateT], length: int) -> None:
+        super().__init__(length)
+        self._members = members
+
+    def process_bind_param(self, value: StateT | str | None, dialect: object) -> str | None:
+        return None if value is None else str(self._members(value).value)
+
+    def process_result_value(self, value: str | None, dialect: object) -> StateT | None:
+        return None if value is None else self._members(value)
 
 
 class Base(DeclarativeBase):
@@ -75,7 +99,7 @@ class Task(Base):
     id: Mapped[str] = mapped_column(String(20), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     task_type: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[TaskStatus] = mapped_column(StoredEnum(TaskStatus, 16), index=True)
     default_region: Mapped[str | None] = mapped_column(String(2), nullable=True)
     total: Mapped[int] = mapped_column(BigInteger)
     success: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -88,6 +112,7 @@ class Task(Base):
     callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The registry version a registry task answers from, fixed when the task is created.
     registry_version_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    finalize_lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     finalize_leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -103,7 +128,9 @@ class Chunk(Base):
     end_byte: Mapped[int] = mapped_column(BigInteger)
     first_line: Mapped[int] = mapped_column(BigInteger)  # 1-based line number in the upload
     lines: Mapped[int] = mapped_column(Integer)  # non-blank lines
-    status: Mapped[str] = mapped_column(String(12), default="pending")
+    status: Mapped[ChunkStatus] = mapped_column(
+        StoredEnum(ChunkStatus, 12), default=ChunkStatus.PENDING
+    )
     success: Mapped[int] = mapped_column(Integer, default=0)
     failure: Mapped[int] = mapped_column(Integer, default=0)
     fallbacks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -160,7 +187,7 @@ class LedgerEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     task_id: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    kind: Mapped[str] = mapped_column(String(16))  # grant, set, reserve, charge, release
+    kind: Mapped[LedgerKind] = mapped_column(StoredEnum(LedgerKind, 16))
     amount: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -172,7 +199,7 @@ class IdempotencyRecord(Base):
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    state: Mapped[str] = mapped_column(String(12))  # in_progress or done
+    state: Mapped[IdempotencyState] = mapped_column(StoredEnum(IdempotencyState, 12))
     fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     response: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,1 +1,1 @@
-"""Task and chunk lifecycle: intake, processing, finalize, scheduling, queries."""
+"""Tasks: intake, the lifecycle of states, leases on jobs, processing, finalize, queries."""

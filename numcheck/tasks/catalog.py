@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -18,21 +17,10 @@ from numcheck.registries.snapshot import SnapshotCache
 from numcheck.storage.models import RegistryVersion, User
 from numcheck.storage.stores import Stores
 
-# A worker process maps each registry version once and reuses it across chunks and tasks.
-_snapshots = SnapshotCache()
-
-
-_hashers: dict[tuple[Path, str | None], KeyedHasher] = {}
-
 
 def hasher(settings: Settings) -> KeyedHasher:
-    """This process's hasher for the registry key (read once, not per chunk)."""
-    configured = settings.registry_key.get_secret_value() if settings.registry_key else None
-    cache_key = (settings.data_dir.resolve(), configured)
-    found = _hashers.get(cache_key)
-    if found is None:
-        found = _hashers[cache_key] = KeyedHasher(registry_key(settings))
-    return found
+    """A hasher for this machine's registry key."""
+    return KeyedHasher(registry_key(settings))
 
 
 def available(session: Session, user: User) -> dict[str, Check]:
@@ -68,37 +56,46 @@ def check_registry_key(stores: Stores) -> None:
         registry_versions.check_key(session, hasher(stores.settings).key_check)
 
 
-_keys_checked: set[int] = set()
+class TaskChecks:
+    """The checks stored tasks run, as one worker process holds them: each registry version
+    mapped once and reused across chunks and tasks, the registry key read once and checked
+    once per version against the key the version was hashed with."""
 
+    def __init__(self, stores: Stores) -> None:
+        self._stores = stores
+        self._snapshots = SnapshotCache()
+        self._hasher: KeyedHasher | None = None
+        self._keys_checked: set[int] = set()
 
-def _check_key(stores: Stores, registry_version_id: int) -> KeyedHasher:
-    """This process's hasher, once it is known to be the key the version was hashed with."""
-    found = hasher(stores.settings)
-    if registry_version_id not in _keys_checked:
-        with stores.sessions.begin() as session:
-            version = session.get_one(RegistryVersion, registry_version_id)
-            if version.key_check not in (None, found.key_check):
-                raise registry_versions.key_mismatch(version.name)
-        _keys_checked.add(registry_version_id)
-    return found
+    def for_task(
+        self, task_type: str, registry_version_id: int | None, check_facts: str | None
+    ) -> Check:
+        """The check a stored task runs, answering from the registry version it started with."""
+        builtin = checks.builtin(task_type)
+        if builtin is not None:
+            return builtin
+        if registry_version_id is None:
+            raise LookupError(f"no check named {task_type!r}")
+        facts = json.loads(check_facts or "{}")
+        key = registry_versions.snapshot_key(task_type, facts["registry_version"])
+        blobs = self._stores.blobs
+        return RegistryCheck(
+            task_type,
+            version=facts["registry_version"],
+            version_id=registry_version_id,
+            entries=facts["registry_entries"],
+            snapshot=lambda: self._snapshots.get(registry_version_id, blobs.local_path(key)),
+            hasher=self._checked_hasher(registry_version_id),
+        )
 
-
-def for_task(
-    stores: Stores, task_type: str, registry_version_id: int | None, check_facts: str | None
-) -> Check:
-    """The check a stored task runs, answering from the registry version it started with."""
-    builtin = checks.builtin(task_type)
-    if builtin is not None:
-        return builtin
-    if registry_version_id is None:
-        raise LookupError(f"no check named {task_type!r}")
-    facts = json.loads(check_facts or "{}")
-    key = registry_versions.snapshot_key(task_type, facts["registry_version"])
-    return RegistryCheck(
-        task_type,
-        version=facts["registry_version"],
-        version_id=registry_version_id,
-        entries=facts["registry_entries"],
-        snapshot=lambda: _snapshots.get(registry_version_id, stores.blobs.local_path(key)),
-        hasher=_check_key(stores, registry_version_id),
-    )
+    def _checked_hasher(self, registry_version_id: int) -> KeyedHasher:
+        """This process's hasher, once it is known to be the key the version was hashed with."""
+        if self._hasher is None:
+            self._hasher = hasher(self._stores.settings)
+        if registry_version_id not in self._keys_checked:
+            with self._stores.sessions.begin() as session:
+                version = session.get_one(RegistryVersion, registry_version_id)
+                if version.key_check not in (None, self._hasher.key_check):
+                    raise registry_versions.key_mismatch(version.name)
+            self._keys_checked.add(registry_version_id)
+        return self._hasher

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from numcheck import errors, ids, numbers
 from numcheck.accounts import credits, limits
 from numcheck.config import Settings
+from numcheck.states import ChunkStatus, TaskStatus
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import Chunk, Task, User, utcnow
@@ -320,7 +321,7 @@ def create(
         id=upload.task_id,
         user_id=user.id,
         task_type=check.name,
-        status="pending",
+        status=TaskStatus.PENDING,
         default_region=default_region,
         total=result.total,
         success=0,
@@ -344,7 +345,7 @@ def create(
             end_byte=plan.end_byte,
             first_line=plan.first_line,
             lines=plan.lines,
-            status="pending",
+            status=ChunkStatus.PENDING,
             success=0,
             failure=0,
             fallbacks=0,

@@ -12,19 +12,19 @@ import logging
 
 from sqlalchemy import func, select, update
 
-from numcheck.accounts import credits
-from numcheck.registries import versions as registry_versions
+from numcheck.states import ChunkStatus, TaskStatus
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage import db
 from numcheck.storage.models import Chunk, Task, utcnow
-from numcheck.storage.stores import Stores
-from numcheck.tasks import catalog, records, resultfile
+from numcheck.tasks import resultfile, status
+from numcheck.tasks.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
 
-def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> bool:
+def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: str) -> bool:
     """Check one chunk. Returns True when it was the task's last chunk (finalize is due)."""
+    stores = context.stores
     with stores.sessions.begin() as session:
         row = session.execute(
             select(Chunk, Task)
@@ -37,12 +37,11 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
         if row is None:
             return False
         chunk, task = row
-        if chunk.status == "done" or chunk.lease_token != lease_token:
+        if chunk.status == ChunkStatus.DONE or chunk.lease_token != lease_token:
             return False  # done already, or a newer dispatch owns it
-        if task.status not in records.ACTIVE:
+        if not task.status.is_active:
             return False
-        if task.status == "pending":
-            task.status, task.updated_at = "processing", utcnow()
+        context.lifecycle.start(task)
         start, end, first_line = chunk.start_byte, chunk.end_byte, chunk.first_line
         task_type, region = task.task_type, task.default_region
         registry_version_id, check_facts = task.registry_version_id, task.check_facts
@@ -59,9 +58,11 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
     ids = None
     if has_ids:  # CSV with an id column: canonical lines are "number<TAB>id"
         parts = [line.partition("\t") for _, line in numbered]
-        numbered = [(line_no, number) for (line_no, _), (number, _, _) in zip(numbered, parts)]
+        numbered = [
+            (line_no, number) for (line_no, _), (number, _, _) in zip(numbered, parts, strict=True)
+        ]
         ids = [identifier for _, _, identifier in parts]
-    check = catalog.for_task(stores, task_type, registry_version_id, check_facts)
+    check = context.checks.for_task(task_type, registry_version_id, check_facts)
     result = check.check_batch([line for _, line in numbered], region)
     success, failure = resultfile.write_parts(
         stores.blobs, task_id, idx, numbered, result.outcomes, ids
@@ -72,15 +73,19 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
         # Lock the task first: a cancel (or a failure, or retention) that committed while this
         # chunk ran has stopped the task for good, and its counters must never move again.
         task = session.scalars(select(Task).where(Task.id == task_id).with_for_update()).one()
-        still_wanted = task.status in records.ACTIVE
+        still_wanted = task.status.is_active
         moved = 0
         if still_wanted:
             moved = db.rowcount(
                 session.execute(
                     update(Chunk)
-                    .where(Chunk.task_id == task_id, Chunk.idx == idx, Chunk.status == "pending")
+                    .where(
+                        Chunk.task_id == task_id,
+                        Chunk.idx == idx,
+                        Chunk.status == ChunkStatus.PENDING,
+                    )
                     .values(
-                        status="done",
+                        status=ChunkStatus.DONE,
                         success=success,
                         failure=failure,
                         fallbacks=fallbacks,
@@ -95,20 +100,26 @@ def process_chunk(stores: Stores, task_id: str, idx: int, lease_token: str) -> b
             task.updated_at = utcnow()
         last = still_wanted and task.chunks_done == task.chunk_count
     if not still_wanted:
-        # Cancelled while we worked: the cancel may have swept the parts before we wrote them.
+        # Stopped while we worked: its files went before we wrote these parts.
         stores.blobs.delete_prefix(blob_keys.parts_prefix(task_id))
     return last
 
 
-def finalize(stores: Stores, task_id: str) -> None:
-    """Stream the parts into the result zip and mark the task exported (once)."""
+def finalize(context: WorkerContext, task_id: str, lease_token: str) -> None:
+    """Stream the parts into the result zip and export the task (once)."""
+    stores = context.stores
     with stores.sessions.begin() as session:
         task = session.get(Task, task_id)
-        if task is None or task.status != "processing" or task.chunks_done != task.chunk_count:
-            return
+        if (
+            task is None
+            or task.status != TaskStatus.PROCESSING
+            or task.chunks_done != task.chunk_count
+            or task.finalize_lease_token != lease_token
+        ):
+            return  # exported, stopped, or finalized by a newer dispatch
         exported_at = utcnow()
-        summary = records.status_body(task)
-        summary.update(status="exported", updated_at=records.rfc3339(exported_at))
+        summary = status.status_body(task)
+        summary.update(status=str(TaskStatus.EXPORTED), updated_at=status.rfc3339(exported_at))
         summary["check"] = json.loads(task.check_facts or "{}")
         # Lines the compiled path handed to the phonenumbers reference (ideally none).
         summary["check"]["reference_fallbacks"] = session.scalar(
@@ -116,7 +127,6 @@ def finalize(stores: Stores, task_id: str) -> None:
         )
         chunk_count, task_type = task.chunk_count, task.task_type
         registry_version_id, check_facts = task.registry_version_id, task.check_facts
-        user_id, total, success = task.user_id, task.total, task.success
         id_column = task.id_column
 
     key = blob_keys.result_key(task_id)
@@ -126,27 +136,15 @@ def finalize(stores: Stores, task_id: str) -> None:
             out,
             task_id,
             chunk_count,
-            catalog.for_task(stores, task_type, registry_version_id, check_facts).columns,
+            context.checks.for_task(task_type, registry_version_id, check_facts).columns,
             summary,
             id_column,
         )
 
     with stores.sessions.begin() as session:
-        exported = db.rowcount(
-            session.execute(
-                update(Task)
-                .where(Task.id == task_id, Task.status == "processing")
-                .values(status="exported", updated_at=exported_at, finalize_leased_until=None)
-            )
-        )
-        if exported:  # charged in the transaction that exports: once, or not at all
-            credits.charge_export(session, user_id, task_id, total, success)
-        status = session.get_one(Task, task_id).status
-    if exported:
-        stores.blobs.delete_prefix(blob_keys.parts_prefix(task_id))
-        stores.blobs.delete(blob_keys.upload_key(task_id))
-        if registry_version_id is not None:
-            registry_versions.collect_unused(stores)  # the version may have waited for this task
-        log.info("task exported task_id=%s", task_id)
-    elif status != "exported":
-        stores.blobs.delete(key)  # cancelled while the zip was being written
+        task = session.scalars(select(Task).where(Task.id == task_id).with_for_update()).one()
+        if task.status == TaskStatus.PROCESSING:  # charged in this transaction: once, or never
+            context.lifecycle.export(session, task, at=exported_at)
+            return
+    if task.status != TaskStatus.EXPORTED:
+        stores.blobs.delete(key)  # stopped while the zip was being written

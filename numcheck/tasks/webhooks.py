@@ -6,8 +6,7 @@ private, loopback or link-local addresses are refused (at creation and again at 
 on the addresses it connects to) unless the operator allows them.
 
 A delivery (one row per task in webhook_deliveries) is
-- owed once its task has ended: enqueueing is idempotent, so servers racing to enqueue the same
-  task are not an error;
+- owed in the transaction that ends its task (`owe`, called by the task lifecycle), once;
 - attempted by one server at a time, which holds a lease on it (claimed with SELECT ... FOR
   UPDATE SKIP LOCKED) for longer than an attempt can last;
 - then delivered, retried with backoff, or given up an hour after it was owed;
@@ -30,7 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -38,7 +37,7 @@ import numcheck
 from numcheck import errors
 from numcheck.storage.models import Task, User, WebhookDelivery, utcnow
 from numcheck.storage.stores import Stores
-from numcheck.tasks import records, webhook_addresses, webhook_transport
+from numcheck.tasks import status, webhook_addresses, webhook_transport
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,6 @@ MAX_BACKOFF_SECONDS = 300
 # A lease outlasts an attempt's deadline by this much: resolving the host (which the deadline
 # cannot interrupt) and recording the outcome happen under it too.
 LEASE_MARGIN = timedelta(seconds=60)
-ENQUEUE_BATCH = 100
 PURGE_BATCH = 500
 
 
@@ -94,19 +92,11 @@ class Attempt:
     lease_token: str
 
 
-def enqueue_finished(session: Session) -> None:
-    """Owe a delivery to every ended task with a callback_url that has none yet. A task another
-    server enqueued meanwhile is skipped by the database (the task id is unique), not an error."""
-    owed = session.scalars(
-        select(Task)
-        .where(
-            Task.callback_url.is_not(None),
-            Task.status.in_(records.TERMINAL),
-            ~exists().where(WebhookDelivery.task_id == Task.id),
-        )
-        .limit(ENQUEUE_BATCH)
-    ).all()
-    if not owed:
+def owe(session: Session, task: Task) -> None:
+    """Owe the task's webhook, in the transaction that ends it (the task lifecycle calls this):
+    its status body as it ended, to its callback_url, due now. Once per task: owing it again
+    changes nothing (the task id is unique)."""
+    if task.callback_url is None:
         return
     now = utcnow()
     session.execute(
@@ -116,12 +106,11 @@ def enqueue_finished(session: Session) -> None:
                 "task_id": task.id,
                 "user_id": task.user_id,
                 "url": task.callback_url,
-                "body": json.dumps(records.status_body(task), separators=(",", ":")),
+                "body": json.dumps(status.status_body(task), separators=(",", ":")),
                 "attempts": 0,
                 "created_at": now,
                 "next_attempt_at": now,
             }
-            for task in owed
         ],
     )
 
@@ -286,7 +275,7 @@ def send(
 
 
 class WebhookSender:
-    """Delivers due webhooks from the API process: a loop that enqueues and leases due
+    """Delivers due webhooks from the API process: a loop that leases due
     deliveries about once a second (at once when an attempt ends), and up to
     NUMCHECK_WEBHOOK_CONCURRENCY attempts running side by side, so a slow receiver holds back
     only its own deliveries."""
@@ -330,8 +319,6 @@ class WebhookSender:
             free = self._concurrency - self._running
         if free <= 0:
             return
-        with self._stores.sessions.begin() as session:
-            enqueue_finished(session)
         with self._stores.sessions.begin() as session:
             claimed = claim_due(session, free, self._lease)
         for attempt in claimed:

@@ -22,8 +22,8 @@ from numcheck.api.schemas import (
     UserInfo,
 )
 from numcheck.services import accounts, metrics
-from numcheck.storage import db
-from numcheck.tasks import records
+from numcheck.states import ACTIVE, TERMINAL
+from numcheck.tasks import queries
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERROR_RESPONSES)
 
@@ -95,11 +95,9 @@ def cancel_any_task(
     session: SessionDep,
     admin: AdminUser,
 ) -> TaskStatus:
-    task = records.get_any(session, task_id)
-    records.stop(session, task, by="an administrator")
+    task = queries.get_any(session, task_id)
+    runtime.lifecycle.stop(session, task, by="an administrator")
     audit.record(session, admin.name, "task.cancelled", task.id, owner=task.user_id)
-    stores = runtime.stores
-    db.after_commit(session, lambda: records.release(stores, task.id, task.registry_version_id))
     request.state.task_id = task.id
     return TaskStatus.of(task, links.result_url(request, runtime, task))
 
@@ -118,7 +116,7 @@ def metrics_text(runtime: RuntimeDep, session: SessionDep, admin: AdminUser) -> 
         "# TYPE numcheck_tasks gauge",
         *(
             f'numcheck_tasks{{status="{status}"}} {found.tasks_by_status.get(status, 0)}'
-            for status in (*records.ACTIVE, *records.TERMINAL)
+            for status in sorted(ACTIVE | TERMINAL)
         ),
         "# HELP numcheck_lines_checked_total Non-blank lines of finished chunks.",
         "# TYPE numcheck_lines_checked_total counter",

@@ -12,6 +12,7 @@ from numcheck.api import signing
 from numcheck.api.deps import RuntimeDep, SessionDep
 from numcheck.api.headers import PRIVATE
 from numcheck.api.schemas import ErrorBody
+from numcheck.states import TaskStatus
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.models import Task
 
@@ -39,7 +40,7 @@ def download_result(
     request.state.task_id = task.id
     key = blob_keys.result_key(task.id)
     # Only the key derived from the task row is ever opened: no caller-chosen path.
-    if task.status != "exported" or not runtime.stores.blobs.exists(key):
+    if task.status != TaskStatus.EXPORTED or not runtime.stores.blobs.exists(key):
         raise errors.ResultUnavailable()
     settings = runtime.stores.settings
     elsewhere = runtime.stores.blobs.download_url(

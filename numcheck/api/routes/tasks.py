@@ -27,7 +27,7 @@ from numcheck.api.schemas import (
 )
 from numcheck.storage import db
 from numcheck.storage.models import User
-from numcheck.tasks import intake, records
+from numcheck.tasks import intake, queries
 
 router = APIRouter(prefix="/v1", tags=["tasks"], responses=ERROR_RESPONSES)
 
@@ -165,7 +165,7 @@ def _create(
                 _request_fingerprint(fields, upload.sha256.hexdigest()),
                 created.model_dump_json(),
             )
-        db.after_commit(session, runtime.dispatcher.wake)  # new work: sweep now, not in a second
+        db.after_commit(session, runtime.sweeper.wake)  # new work: sweep now, not in a second
     return created
 
 
@@ -213,7 +213,7 @@ async def get_task_status(
     """`task_id` as a multipart or urlencoded form field, or as JSON `{"task_id": "..."}`.
     Answers exactly the hosted contract's keys; `GET /v1/tasks/{task_id}` adds numcheck's."""
     task_id = await _read_task_id(request)
-    task = await run_in_threadpool(records.get_owned, session, user.id, task_id)
+    task = await run_in_threadpool(queries.get_owned, session, user.id, task_id)
     request.state.task_id = task.id
     return ContractStatus.of(task, links.result_url(request, runtime, task))
 
@@ -227,7 +227,7 @@ async def get_task_status(
 def get_task(
     task_id: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
 ) -> TaskStatus:
-    task = records.get_owned(session, user.id, task_id)
+    task = queries.get_owned(session, user.id, task_id)
     request.state.task_id = task.id
     return TaskStatus.of(task, links.result_url(request, runtime, task))
 
@@ -241,7 +241,7 @@ def list_tasks(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TaskPage:
-    tasks, next_cursor = records.list_owned(session, user.id, limit=limit, cursor=cursor)
+    tasks, next_cursor = queries.list_owned(session, user.id, limit=limit, cursor=cursor)
     return TaskPage(
         tasks=[TaskStatus.of(task, links.result_url(request, runtime, task)) for task in tasks],
         next_cursor=next_cursor,
@@ -258,8 +258,7 @@ def cancel_task(
     task_id: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
 ) -> TaskStatus:
     """Cancels a pending or processing task; for a finished one, deletes its files."""
-    task = records.cancel_or_delete(session, user.id, task_id)
-    stores = runtime.stores
-    db.after_commit(session, lambda: records.release(stores, task.id, task.registry_version_id))
+    task = queries.get_owned(session, user.id, task_id, for_update=True)
+    runtime.lifecycle.stop(session, task, by="its owner")
     request.state.task_id = task.id
     return TaskStatus.of(task, links.result_url(request, runtime, task))

@@ -1,5 +1,5 @@
 """The embedded pool with real worker processes: a worker killed with -9 breaks its pool; the
-dispatcher hands the pool's jobs back, starts one new pool, and goes on running jobs."""
+sweeper hands the pool's jobs back, starts one new pool, and goes on running jobs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from collections import deque
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from numcheck.dispatch.pool import ProcessPoolDispatcher
+from numcheck.dispatch.pool import ProcessPool
+from numcheck.dispatch.sweeper import Sweeper
 
 JOBS = [f"job-{n}" for n in range(6)]
 
@@ -41,24 +42,27 @@ def test_a_killed_worker_breaks_its_pool_once_and_its_jobs_run_again(tmp_path, c
     handed_back: list[tuple[str, type[BaseException]]] = []
     lock = threading.Lock()
 
-    def claim(limit: int) -> list[tuple[Path, str]]:
-        with lock:
-            return [due.popleft() for _ in range(min(limit, len(due)))]
+    class Queue:
+        """The job source: a queue in memory instead of the database's leases."""
+
+        def claim(self, limit: int) -> list[tuple[Path, str]]:
+            with lock:
+                return [due.popleft() for _ in range(min(limit, len(due)))]
+
+        def hand_back(self, job: tuple[Path, str], *, spent: bool) -> None:
+            with lock:
+                due.append(job)
+
+    queue = Queue()
 
     def on_error(job: tuple[Path, str], error: BaseException) -> None:
-        with lock:  # as scheduling.release does: the job is due again at once
-            handed_back.append((job[1], type(error)))
-            due.append(job)
+        handed_back.append((job[1], type(error)))
+        queue.hand_back(job, spent=True)  # as the server does: the job is due again at once
 
-    dispatcher = ProcessPoolDispatcher(
-        workers=2,
-        initializer=no_setup,
-        initargs=(None,),
-        run=slow_job,
-        on_error=on_error,
-        claim=claim,
-        interval=0.05,
+    pool = ProcessPool(
+        workers=2, initializer=no_setup, initargs=(None,), run=slow_job, on_error=on_error
     )
+    dispatcher = Sweeper(pool, queue, interval=0.05)
     caplog.set_level(logging.WARNING, logger="numcheck.dispatch.pool")
     dispatcher.start()
     try:

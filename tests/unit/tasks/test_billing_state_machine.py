@@ -15,10 +15,14 @@ from sqlalchemy import func, select
 from numcheck import errors
 from numcheck.accounts import credits, users
 from numcheck.config import Settings
+from numcheck.states import ACTIVE, LedgerKind, TaskStatus
 from numcheck.storage import db
 from numcheck.storage.models import LedgerEntry, Task, User
 from numcheck.storage.stores import Stores
-from numcheck.tasks import intake, records, scheduling
+from numcheck.tasks import intake, jobs, queries
+from numcheck.tasks.context import WorkerContext
+from numcheck.tasks.jobs import Job
+from numcheck.tasks.leases import Leases
 
 START = 60
 
@@ -35,7 +39,9 @@ class Billing(RuleBasedStateMachine):
             user = users.get_or_create(session, "payer", actor="test", default_credits=START)
             self.user_id = user.id
         self.given = START
-        self.done_jobs: list[scheduling.Job] = []
+        self.context = WorkerContext.of(self.stores)
+        self.leases = Leases(self.stores, self.context.lifecycle)
+        self.done_jobs: list[Job] = []
 
     def teardown(self) -> None:
         self.stores.close()
@@ -64,31 +70,30 @@ class Billing(RuleBasedStateMachine):
 
     @rule()
     def run_one_job(self) -> None:
-        for job in scheduling.claim(self.stores, 1):
-            scheduling.run(self.stores, job)
+        for job in self.leases.claim(1):
+            jobs.run(self.context, job)
             self.done_jobs.append(job)
 
     @precondition(lambda self: self.done_jobs)
     @rule(pick=st.integers(min_value=0, max_value=10_000))
     def redeliver(self, pick: int) -> None:
         """A message delivered again after its work was done (or while it was)."""
-        scheduling.run(self.stores, self.done_jobs[pick % len(self.done_jobs)])
+        jobs.run(self.context, self.done_jobs[pick % len(self.done_jobs)])
 
     @rule()
     def crash_and_restart(self) -> None:
         """Leases held by dead workers are dropped; their work is claimed again."""
-        scheduling.release_all(self.stores)
+        self.leases.free_all()
 
     @rule(pick=st.integers(min_value=0, max_value=10_000))
     def cancel(self, pick: int) -> None:
         # Draws never depend on the state (task ids are random): pick by position.
-        with self.stores.sessions() as session:
+        with self.stores.sessions.begin() as session:
             ids = list(session.scalars(select(Task.id).order_by(Task.created_at, Task.id)))
             if not ids:
                 return
-            task = records.cancel_or_delete(session, self.user_id, ids[pick % len(ids)])
-            session.commit()
-            records.release(self.stores, task.id, task.registry_version_id)
+            task = queries.get_owned(session, self.user_id, ids[pick % len(ids)], for_update=True)
+            self.context.lifecycle.stop(session, task, by="its owner")
 
     @rule(amount=st.integers(min_value=1, max_value=30))
     def top_up(self, amount: int) -> None:
@@ -99,11 +104,11 @@ class Billing(RuleBasedStateMachine):
     @rule()
     def finish_everything(self) -> None:
         for _ in range(200):
-            jobs = scheduling.claim(self.stores, 10)
-            if not jobs:
+            claimed = self.leases.claim(10)
+            if not claimed:
                 return
-            for job in jobs:
-                scheduling.run(self.stores, job)
+            for job in claimed:
+                jobs.run(self.context, job)
                 self.done_jobs.append(job)
 
     @invariant()
@@ -121,17 +126,18 @@ class Billing(RuleBasedStateMachine):
             # Exported tasks, and exported ones whose owner deleted the files since (expired).
             exported_success = session.scalar(
                 select(func.coalesce(func.sum(Task.success), 0)).where(
-                    Task.status.in_(("exported", "expired"))
+                    Task.status.in_((TaskStatus.EXPORTED, TaskStatus.EXPIRED))
                 )
             )
-            assert sums.get("charge", 0) == exported_success
+            assert sums.get(LedgerKind.CHARGE, 0) == exported_success
             active_total = session.scalar(
                 select(func.coalesce(func.sum(Task.total), 0)).where(
-                    Task.status.in_(records.ACTIVE)
+                    Task.status.in_(ACTIVE)
                 )
             )
             assert user.credits_reserved == active_total
-            assert user.credit_balance + user.credits_reserved == self.given - sums.get("charge", 0)
+            charged = sums.get(LedgerKind.CHARGE, 0)
+            assert user.credit_balance + user.credits_reserved == self.given - charged
             per_task = session.execute(
                 select(LedgerEntry.task_id, LedgerEntry.kind, func.count())
                 .where(LedgerEntry.task_id.is_not(None))

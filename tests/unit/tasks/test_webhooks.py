@@ -447,9 +447,15 @@ def deliveries(stores: Stores) -> dict[str, WebhookDelivery]:
         return {d.task_id: d for d in session.scalars(select(WebhookDelivery))}
 
 
+def owe_all(session: Session) -> None:
+    """What the transactions that ended these tasks did: owe each its webhook."""
+    for task in session.scalars(select(Task).where(Task.callback_url.is_not(None))):
+        webhooks.owe(session, task)
+
+
 def enqueue(stores: Stores) -> None:
     with stores.sessions.begin() as session:
-        webhooks.enqueue_finished(session)
+        owe_all(session)
 
 
 def claim(stores: Stores, limit: int = 10) -> list[webhooks.Attempt]:
@@ -466,18 +472,18 @@ def test_each_ended_task_is_owed_one_delivery(stores: Stores) -> None:
     assert json.loads(owed[task_ids[0]].body)["status"] == "exported"
 
 
-def test_servers_enqueueing_the_same_task_at_once_is_not_an_error(
+def test_owing_the_same_task_at_once_is_not_an_error(
     postgres_stores: Stores,
 ) -> None:
     [task_id] = ended_tasks(postgres_stores, 1)
     first = postgres_stores.sessions()
-    webhooks.enqueue_finished(first)  # inserted, not committed: the other server cannot see it
+    owe_all(first)  # inserted, not committed: the other transaction cannot see it
     outcome: list[IntegrityError | None] = []
 
     def other_server() -> None:
         try:
             with postgres_stores.sessions.begin() as second:
-                webhooks.enqueue_finished(second)  # waits on the first one's unique key
+                owe_all(second)  # waits on the first one's unique key
             outcome.append(None)
         except IntegrityError as exc:  # the duplicate task id, as it was before
             outcome.append(exc)

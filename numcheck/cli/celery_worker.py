@@ -6,8 +6,9 @@ from celery.signals import worker_process_init
 
 from numcheck.config import Settings
 from numcheck.dispatch import celery as celery_dispatch
-from numcheck.tasks import scheduling
-from numcheck.tasks import worker as task_worker
+from numcheck.states import JobKind
+from numcheck.tasks import runner
+from numcheck.tasks.jobs import Job
 
 
 def run(settings: Settings) -> None:
@@ -15,22 +16,23 @@ def run(settings: Settings) -> None:
     app = celery_dispatch.make_app(settings.broker_url)
 
     @worker_process_init.connect
-    def _open_stores(**_: object) -> None:
+    def _open_context(**_: object) -> None:
         # Each prefork child opens its own database connections and blob store.
-        task_worker.init(settings)
+        runner.init(settings)
 
     @app.task(name=celery_dispatch.TASK_NAME)
     def run_job(kind: str, task_id: str, idx: int, lease_token: str) -> None:
         # A thin wrapper: the same process_chunk / finalize as the in-process pool (which renew
         # the job's lease while they run). An unknown kind raises here, before anything runs or
         # is handed back; Celery logs the error and acks the message, so it never comes back.
-        job = scheduling.Job(scheduling.JobKind.parse(kind), task_id, idx, lease_token)
+        job = Job(JobKind.parse(kind), task_id, idx, lease_token)
+        this_process = runner.runner()
         try:
-            task_worker.run(job)
+            this_process.run(job)
         except Exception:
-            task_worker.release(job)  # due again at once, as the embedded pool does
+            this_process.leases.hand_back(job, spent=True)  # due again at once, as in the pool
             raise
-        task_worker.top_up(lambda next_job: celery_dispatch.send(app, next_job))
+        this_process.top_up(lambda next_job: celery_dispatch.send(app, next_job))
 
     app.worker_main(
         [

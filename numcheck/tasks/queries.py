@@ -1,0 +1,70 @@
+"""Reading and listing a user's tasks; another user's task is as unknown as a made-up id."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from numcheck import errors, ids
+from numcheck.storage.models import Task
+
+
+def get_owned(session: Session, user_id: str, task_id: str, *, for_update: bool = False) -> Task:
+    """The task `task_id` of `user_id`; another user's task is as unknown as a made-up id.
+
+    `for_update` locks the row, for reading a status in order to change it.
+    """
+    if not ids.is_task_id(task_id):  # a NUL or such never reaches the database (PostgreSQL
+        raise errors.TaskNotFound()  # would refuse the statement itself)
+    query = select(Task).where(Task.id == task_id, Task.user_id == user_id)
+    task = session.scalars(query.with_for_update() if for_update else query).one_or_none()
+    if task is None:
+        raise errors.TaskNotFound()
+    return task
+
+
+def get_any(session: Session, task_id: str) -> Task:
+    """Any user's task, locked for a change of status (administrators only)."""
+    if not ids.is_task_id(task_id):
+        raise errors.TaskNotFound()
+    task = session.get(Task, task_id, with_for_update=True)
+    if task is None:
+        raise errors.TaskNotFound()
+    return task
+
+
+def _encode_cursor(task: Task) -> str:
+    raw = f"{task.created_at.isoformat()}|{task.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, task_id = raw.split("|")
+        if not ids.is_task_id(task_id):
+            raise ValueError(task_id)
+        return datetime.fromisoformat(created), task_id
+    except (ValueError, UnicodeDecodeError):
+        raise errors.InvalidRequest("The cursor is not one this server handed out.") from None
+
+
+def list_owned(
+    session: Session, user_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[Task], str | None]:
+    """A page of the user's tasks, newest first, and the cursor of the next page (or None)."""
+    query = select(Task).where(Task.user_id == user_id)
+    if cursor:
+        created, task_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(Task.created_at < created, and_(Task.created_at == created, Task.id < task_id))
+        )
+    rows = list(
+        session.scalars(query.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit + 1))
+    )
+    if len(rows) > limit:
+        return rows[:limit], _encode_cursor(rows[limit - 1])
+    return rows, None

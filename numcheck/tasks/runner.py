@@ -1,0 +1,126 @@
+"""The per-process side of task jobs: open the process's context once, then run jobs against
+it, keeping the lease of the job in hand alive with a heartbeat. The embedded pool's processes
+and `numcheck worker`'s Celery children both run jobs through here."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from numcheck import checks
+from numcheck.config import Settings
+from numcheck.logs import configure_logging
+from numcheck.tasks import jobs
+from numcheck.tasks.context import WorkerContext
+from numcheck.tasks.jobs import Job
+from numcheck.tasks.leases import Leases
+
+log = logging.getLogger(__name__)
+
+HEARTBEATS_PER_LEASE = 4  # the setting's description promises "every quarter of it"
+
+
+class Runner:
+    """Runs jobs in this process: each under a heartbeat, a failed one handed back."""
+
+    def __init__(self, context: WorkerContext) -> None:
+        self.context = context
+        self.leases = Leases(context.stores, context.lifecycle)
+
+    def run(self, job: Job) -> bool:
+        """Do `job`; True when it completed its task's last chunk."""
+        try:
+            started = time.perf_counter()
+            with self.heartbeat(job):
+                last = jobs.run(self.context, job)
+            log.info(
+                "job done kind=%s task_id=%s chunk=%s in %.0f ms",
+                job.kind,
+                job.task_id,
+                job.idx,
+                (time.perf_counter() - started) * 1000,
+            )
+            return last
+        except Exception:
+            # The traceback names code, not data: no line of the file is ever put in an exception.
+            log.exception("job failed kind=%s task_id=%s", job.kind, job.task_id)
+            raise
+
+    @contextmanager
+    def heartbeat(self, job: Job) -> Iterator[None]:
+        """Renew the job's lease at once and then every quarter of a lease while the block runs.
+
+        A live worker so keeps its job however long it takes (no second dispatch, no double
+        work), while a killed one stops renewing with its death: its job is dispatched again
+        within about one lease. The first renewal also gives back the time the job waited in a
+        queue.
+        """
+        every = self.context.stores.settings.chunk_lease_seconds / HEARTBEATS_PER_LEASE
+        done = threading.Event()
+
+        def beat() -> None:
+            while True:
+                try:
+                    if not self.leases.renew(job):
+                        return  # finished, handed back or dispatched again: nothing to keep
+                except SQLAlchemyError as exc:
+                    # The database may be restarting; three more beats fit in the lease.
+                    log.warning(
+                        "could not renew the lease kind=%s task_id=%s chunk=%s (%s)",
+                        job.kind,
+                        job.task_id,
+                        job.idx,
+                        type(exc).__name__,
+                    )
+                if done.wait(every):
+                    return
+
+        thread = threading.Thread(target=beat, name="lease-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()  # no renewal may land after the caller hands the job back
+
+    def top_up(self, send: Callable[[Job], None]) -> None:
+        """Lease the next due job and send it: a scale-out worker calls this after each job, so
+        the queue stays full and a finalize starts at once, without waiting for a sweep."""
+        try:
+            for job in self.leases.claim(1):
+                try:
+                    send(job)
+                except Exception:
+                    self.leases.hand_back(job, spent=False)
+                    raise
+        except Exception as exc:
+            # Harmless: the servers' sweepers dispatch whatever is due.
+            log.warning("could not dispatch the next job (%s)", type(exc).__name__)
+
+
+# The one piece of per-process state: a pool process or Celery child opens it once (`init`)
+# and runs every job it is given through it.
+_runner: Runner | None = None
+
+
+def init(settings: Settings) -> None:
+    """Open this process's context (once per worker process)."""
+    global _runner
+    configure_logging(settings.log_level)
+    checks.prepare(settings.validator_cache_dir)
+    _runner = Runner(WorkerContext.open(settings))
+
+
+def runner() -> Runner:
+    assert _runner is not None, "runner.init was not called in this process"
+    return _runner
+
+
+def run(job: Job) -> bool:
+    """Run `job` in this process (the embedded pool's entry point: a picklable function)."""
+    return runner().run(job)
