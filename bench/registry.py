@@ -153,13 +153,16 @@ def main() -> None:
             lookup_phase, str(Path(tmp) / "data"), args.lookups, args.seed
         )
         print(
-            f"worker mapping  : {mapped:,.0f} MiB of the {size * 8 / 2**20:,.0f} MiB snapshot resident after the lookups"
+            f"worker mapping  : {mapped:,.0f} MiB of the {size * 8 / 2**20:,.0f} MiB snapshot "
+            "resident after the lookups"
         )
         print(
-            f"numcheck        : {args.lookups:,} lookups in {ours:.3f} s (hashing included, one core; {hits:,} found)"
+            f"numcheck        : {args.lookups:,} lookups in {ours:.3f} s "
+            f"(hashing included, one core; {hits:,} found)"
         )
         print(
-            f"python set      : {args.lookups:,} lookups in {theirs:.3f} s (5,000,000-entry set of the same digests)"
+            f"python set      : {args.lookups:,} lookups in {theirs:.3f} s "
+            "(5,000,000-entry set of the same digests)"
         )
         print(f"ratio           : {theirs / ours:.2f}x")
 

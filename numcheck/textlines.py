@@ -86,7 +86,9 @@ class LineIndex:
         ends = self.ends[indices]
         starts = np.where(indices > 0, self.ends[indices - 1] + 1, 0)
         block = self.block
-        return [block[a:b].decode("utf-8") for a, b in zip(starts.tolist(), ends.tolist())]
+        return [
+            block[a:b].decode("utf-8") for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+        ]
 
     def longest_over(self, max_chars: int) -> bool:
         """Whether a line has more than `max_chars` characters."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -105,10 +106,8 @@ class Server:
 
     def kill_worker(self, worker: subprocess.Popen[bytes]) -> None:
         """kill -9 a worker and all its processes, as a machine dying would."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         worker.wait(timeout=10)
         self.workers.remove(worker)
 

@@ -77,7 +77,9 @@ def reserve(session: Session, user_id: str, task_id: str, total: int) -> None:
             required=total,
             available=available,
         )
-    session.add(LedgerEntry(user_id=user_id, task_id=task_id, kind=LedgerKind.RESERVE, amount=total))
+    session.add(
+        LedgerEntry(user_id=user_id, task_id=task_id, kind=LedgerKind.RESERVE, amount=total)
+    )
 
 
 def _settle(session: Session, user_id: str, task_id: str, total: int, charged: int) -> None:
@@ -91,8 +93,12 @@ def _settle(session: Session, user_id: str, task_id: str, total: int, charged: i
         )
     )
     if charged:
-        session.add(LedgerEntry(user_id=user_id, task_id=task_id, kind=LedgerKind.CHARGE, amount=charged))
-    session.add(LedgerEntry(user_id=user_id, task_id=task_id, kind=LedgerKind.RELEASE, amount=released))
+        session.add(
+            LedgerEntry(user_id=user_id, task_id=task_id, kind=LedgerKind.CHARGE, amount=charged)
+        )
+    session.add(
+        LedgerEntry(user_id=user_id, task_id=task_id, kind=LedgerKind.RELEASE, amount=released)
+    )
 
 
 def charge_export(session: Session, user_id: str, task_id: str, total: int, success: int) -> None:
@@ -108,7 +114,8 @@ def release(session: Session, user_id: str, task_id: str, total: int) -> None:
 def grant(session: Session, user: User, amount: int) -> None:
     if user.credits_unlimited:
         raise errors.CreditsUnlimited(
-            f"{user.name} is unlimited; use 'credits set {user.name} N' to give them a balance first."
+            f"{user.name} is unlimited; use 'credits set {user.name} N' to give them a balance "
+            "first."
         )
     balance = session.scalar(select(User.credit_balance).where(User.id == user.id)) or 0
     if not 0 < amount <= MAX_CREDITS - balance:

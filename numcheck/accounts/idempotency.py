@@ -66,7 +66,9 @@ def begin(stores: Stores, user_id: str, key: str) -> Replay | None:
                 session.delete(row)
                 session.flush()
             session.add(
-                IdempotencyRecord(user_id=user_id, key=key, state=IdempotencyState.IN_PROGRESS, created_at=now)
+                IdempotencyRecord(
+                    user_id=user_id, key=key, state=IdempotencyState.IN_PROGRESS, created_at=now
+                )
             )
     except IntegrityError:  # another request claimed it between our read and our insert
         raise errors.IdempotencyInProgress() from None

@@ -16,7 +16,7 @@ _BOOTSTRAP_LOCK = 0x6E756D636865636B  # "numcheck": the advisory lock of the fir
 
 # New user names: ASCII letters and digits, and . _ @ + - inside (e-mail addresses fit). No
 # whitespace or control characters (a name ends up in tab-separated output and logs) and no
-# look-alike letters of other scripts (a Cyrillic "а" in "admin" would pass for the admin).
+# look-alike letters of other scripts (a Cyrillic "a", U+0430, in "admin" would pass for it).
 NAME_RULE = (
     "1 to 64 characters: ASCII letters, digits and . _ @ + -, "
     "starting and ending with a letter or digit"

@@ -45,6 +45,7 @@ class GuardedH11Protocol(H11Protocol):
     _head_deadline: asyncio.TimerHandle | None = None
     _refused = False
 
+    # uvicorn's own protocol narrows asyncio's BaseTransport to Transport the same way.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if len(self.connections) >= self.max_connections:
             self._refused = True

@@ -13,13 +13,16 @@ read one way by the file's reader and another way afterwards.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from numcheck import errors
+
+if TYPE_CHECKING:  # the library declares its callbacks' types for type checkers only
+    from python_multipart.multipart import MultipartCallbacks
 
 _MAX_FIELD_BYTES = 1024
 _MAX_FIELDS = 16
@@ -48,7 +51,7 @@ class _FormReader:
         self._value = bytearray()
         self._to_sink = False
 
-    def callbacks(self) -> dict[str, Callable[..., None]]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": lambda d, s, e: self._add_header_field(d[s:e]),
@@ -138,7 +141,7 @@ async def stream_form(
             f"Send multipart/form-data with a {file_field!r} field and a 'task_type' field."
         )
     reader = _FormReader(file_field, open_sink)
-    parser = MultipartParser(boundary, reader.callbacks())  # type: ignore[arg-type]
+    parser = MultipartParser(boundary, reader.callbacks())
     # A refusal stops reading here; DrainUnreadBody reads the rest after the response.
     try:
         async for piece in request.stream():

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -61,17 +61,16 @@ def _print_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         print("\t".join(value.translate(_CELL_ESCAPES) for value in row))
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(**overrides: Any) -> Settings:
     """The settings, or a plain sentence saying which variable to fix."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as exc:
         for problem in exc.errors():
             where = ".".join(str(part) for part in problem["loc"])
             name = f"NUMCHECK_{where.upper()}: " if where else ""
-            err_console.print(
-                f"[red]configuration error:[/red] {name}{problem['msg'].removeprefix('Value error, ')}"
-            )
+            reason = problem["msg"].removeprefix("Value error, ")
+            err_console.print(f"[red]configuration error:[/red] {name}{reason}")
         raise typer.Exit(2) from None
 
 

@@ -69,7 +69,8 @@ class RegistryLoad:
         self._sha = hashlib.sha256()
         self._pending: list[tuple[int, str]] = []
         self._line_no = 0
-        self._spool: BinaryIO = tempfile.TemporaryFile()  # digests only; gone when closed
+        # Digests only; gone when closed (by `digests` or `discard`), whoever calls which.
+        self._spool: BinaryIO = tempfile.TemporaryFile()  # noqa: SIM115
         self.report = LoadReport(name="")
 
     def feed(self, data: bytes) -> None:

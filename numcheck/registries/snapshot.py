@@ -1,4 +1,5 @@
-"""A registry version on disk: a sorted little-endian uint64 array, memory-mapped, queried in bulk."""
+"""A registry version on disk: a sorted little-endian uint64 array, memory-mapped, queried in
+bulk."""
 
 from __future__ import annotations
 

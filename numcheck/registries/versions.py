@@ -158,9 +158,7 @@ def revoke(session: Session, name: str, user: User) -> None:
 def unused_versions(session: Session) -> list[RegistryVersion]:
     """Versions that are not current and that no pending or processing task answers from."""
     is_current = exists().where(Registry.current_version_id == RegistryVersion.id)
-    in_use = exists().where(
-        Task.registry_version_id == RegistryVersion.id, Task.status.in_(ACTIVE)
-    )
+    in_use = exists().where(Task.registry_version_id == RegistryVersion.id, Task.status.in_(ACTIVE))
     return list(session.scalars(select(RegistryVersion).where(~is_current, ~in_use)))
 
 

@@ -148,7 +148,7 @@ class CsvToCanonical:
         blank_after = lines.count - (int(rows[-1]) + 1 if len(rows) else 0)
         blank_before = np.diff(rows, prepend=-1) - 1
         if blank_before.any():  # each row after the blank lines before it
-            pairs = zip(blank_before.tolist(), canonical)
+            pairs = zip(blank_before.tolist(), canonical, strict=True)
             text = "".join(["\n" * blank + line + "\n" for blank, line in pairs])
         else:
             text = "".join([line + "\n" for line in canonical])

@@ -154,8 +154,10 @@ class Leases:
                     Chunk.lease_token == job.lease_token,
                     Chunk.status == ChunkStatus.PENDING,
                 )
-                return statement if handed_back_too else statement.where(
-                    Chunk.leased_until.is_not(None)
+                return (
+                    statement
+                    if handed_back_too
+                    else statement.where(Chunk.leased_until.is_not(None))
                 )
             case JobKind.FINALIZE:
                 statement = update(Task).where(
@@ -163,8 +165,10 @@ class Leases:
                     Task.finalize_lease_token == job.lease_token,
                     Task.status == TaskStatus.PROCESSING,
                 )
-                return statement if handed_back_too else statement.where(
-                    Task.finalize_leased_until.is_not(None)
+                return (
+                    statement
+                    if handed_back_too
+                    else statement.where(Task.finalize_leased_until.is_not(None))
                 )
             case _:
                 assert_never(job.kind)

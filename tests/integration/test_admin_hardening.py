@@ -50,7 +50,7 @@ def test_credits_and_roles_take_only_real_numbers_and_booleans(
         "a\tb",
         " ",
         "   padded ",
-        "аdmin",  # Cyrillic "а": passes for "admin" on screen
+        "\u0430dmin",  # a Cyrillic "a" (U+0430): passes for "admin" on screen
         "x" * 65,
         "",
         "-leading",

@@ -129,7 +129,7 @@ def test_kill_9_between_last_chunk_and_export_charges_once(start_server, tmp_pat
             status, done, count = db.execute(
                 "SELECT status, chunks_done, chunk_count FROM tasks WHERE id = ?", (task_id,)
             ).fetchone()
-            if done == count or status != "processing" and status != "pending":
+            if done == count or (status != "processing" and status != "pending"):
                 break
             time.sleep(0.002)
         server.kill9()

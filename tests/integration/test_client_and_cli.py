@@ -14,6 +14,7 @@ import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -63,7 +64,7 @@ def test_submit_wait_download_rows(server: Server, tmp_path: Path) -> None:
 class _Flaky(BaseHTTPRequestHandler):
     """Answers 429 (Retry-After: 1), then 503, then passes through to the real server."""
 
-    calls: list[float] = []
+    calls: ClassVar[list[float]] = []
     upstream = ""
 
     def _handle(self) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -79,10 +80,8 @@ def test_a_body_that_crawls_gets_408_and_nothing_is_kept(start_server) -> None:
                 sock.sendall(b"1")
                 time.sleep(0.1)
                 sock.setblocking(False)
-                try:
+                with contextlib.suppress(BlockingIOError):
                     reply += sock.recv(65536)
-                except BlockingIOError:
-                    pass
                 sock.setblocking(True)
                 if reply:
                     break

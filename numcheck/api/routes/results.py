@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from numcheck import errors
 from numcheck.api import signing
@@ -32,7 +32,7 @@ def download_result(
     task_id: Annotated[str, Path(pattern=r"^[0-9a-v]{20}$")],
     expires: Annotated[str, Query(max_length=20)],
     signature: Annotated[str, Query(max_length=128)],
-) -> FileResponse:
+) -> Response:
     task = session.get(Task, task_id)
     if task is None:
         raise errors.InvalidSignature()  # a link to nothing is as invalid as a forged one
@@ -47,7 +47,7 @@ def download_result(
         key, f"{task.id}.zip", settings.result_link_ttl_seconds
     )
     if elsewhere is not None:  # the store serves it (S3): send the client there
-        return RedirectResponse(elsewhere, status_code=307, headers=PRIVATE)  # type: ignore[return-value]
+        return RedirectResponse(elsewhere, status_code=307, headers=PRIVATE)
     return FileResponse(
         runtime.stores.blobs.local_path(key),
         media_type="application/zip",

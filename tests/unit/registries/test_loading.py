@@ -83,7 +83,7 @@ def test_spellings_normalize_like_checks_and_report_duplicates_and_invalid_lines
     assert report.entries == 2
     assert report.numbers == 4 and report.duplicates == 2
     assert report.invalid == 3 + 30
-    assert report.invalid_lines == [4, 7, 8] + list(range(9, 26))  # the first 20, by line number
+    assert report.invalid_lines == [4, 7, 8, *range(9, 26)]  # the first 20, by line number
     assert members(stores, [A, B]) == [True, True]
 
 

@@ -131,9 +131,7 @@ class Billing(RuleBasedStateMachine):
             )
             assert sums.get(LedgerKind.CHARGE, 0) == exported_success
             active_total = session.scalar(
-                select(func.coalesce(func.sum(Task.total), 0)).where(
-                    Task.status.in_(ACTIVE)
-                )
+                select(func.coalesce(func.sum(Task.total), 0)).where(Task.status.in_(ACTIVE))
             )
             assert user.credits_reserved == active_total
             charged = sums.get(LedgerKind.CHARGE, 0)

@@ -119,4 +119,4 @@ def test_one_canonical_line_per_physical_line(rows: list[str], piece: int) -> No
     except errors.InvalidRequest:
         return  # no column looks like phone numbers
     assert len(lines) == len(rows)
-    assert all(row.strip() for line, row in zip(lines, rows) if line)
+    assert all(row.strip() for line, row in zip(lines, rows, strict=True) if line)

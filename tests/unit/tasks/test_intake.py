@@ -1,8 +1,10 @@
 """UploadIntake: decoding, line ends, counting and chunk planning, on real bytes."""
 
 import codecs
+import contextlib
 import gzip
 import io
+import itertools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -73,9 +75,13 @@ def test_chunks_partition_the_file_exactly(lines, newline, chunk_lines, piece) -
         return
     result, text = run_intake(raw, limits, piece)
     assert result.chunks[0].start_byte == 0
-    for before, after in zip(result.chunks, result.chunks[1:]):
+    for before, after in itertools.pairwise(result.chunks):
         assert before.end_byte == after.start_byte
-    assert sum(c.lines for c in result.chunks) == result.total == sum(1 for l in lines if l.strip())
+    assert (
+        sum(c.lines for c in result.chunks)
+        == result.total
+        == sum(1 for line in lines if line.strip())
+    )
     assert all(0 < c.lines <= chunk_lines for c in result.chunks)
     # Each chunk's first line number points at its first line in the canonical text.
     all_lines = text.decode().split("\n")
@@ -174,10 +180,8 @@ def python_lines_executed(work: Callable[[], object]) -> int:
 def feed_once(data: bytes, csv_input: CsvToCanonical | None) -> None:
     intake = UploadIntake(io.BytesIO(), Limits(10**9, 10**6, 64, 1000), csv_input)
     intake.feed(data)
-    try:
+    with contextlib.suppress(errors.EmptyFile):
         intake.finish()
-    except errors.EmptyFile:
-        pass
 
 
 @pytest.mark.parametrize("csv", [False, True])

@@ -14,11 +14,11 @@ from sqlalchemy import select, update
 
 from numcheck.accounts import users
 from numcheck.config import Settings
+from numcheck.states import JobKind, LedgerKind, TaskStatus
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage import db
 from numcheck.storage.models import Chunk, LedgerEntry, Task
 from numcheck.storage.stores import Stores
-from numcheck.states import JobKind, LedgerKind, TaskStatus
 from numcheck.tasks import intake, jobs
 from numcheck.tasks.context import WorkerContext
 from numcheck.tasks.jobs import Job
