@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import phonenumbers
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 LANGUAGE = "en"
+_BUILD_TIMEOUT_SECONDS = 600  # ~3 s normally; a hung child must not hold every worker forever
 _ARRAYS = ("trie", "value", "names", "offsets")
 
 
@@ -113,7 +115,7 @@ def longest_prefix(trie: np.ndarray, values: np.ndarray, digits: np.ndarray) -> 
 class Geocoder:
     """Area descriptions by longest prefix and region display names, from the mapped files."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], facts: dict) -> None:  # type: ignore[type-arg]
+    def __init__(self, arrays: dict[str, np.ndarray], facts: dict[str, Any]) -> None:
         self._trie = arrays["trie"]
         self._value = arrays["value"]
         self._names = arrays["names"]
@@ -132,8 +134,9 @@ class Geocoder:
                         _build_in_child(directory)
             return cls(*read_directory(directory, _ARRAYS))
         except OSError:
-            # An unwritable cache dir: build here, in memory (costs this process the geodata).
-            log.warning("geocoding tables not cached (%s unwritable); built in memory", cache_dir)
+            # No cache to be had (an unwritable dir, a failed build): build here, in memory,
+            # which costs this process the geodata but still answers.
+            log.warning("geocoding tables could not be cached in %s; built in memory", cache_dir)
             with tempfile.TemporaryDirectory() as tmp:
                 build_into(Path(tmp) / "geocoding")
                 arrays, facts = read_directory(Path(tmp) / "geocoding", _ARRAYS)
@@ -180,14 +183,20 @@ def _exclusive(cache_dir: Path) -> Iterator[None]:
 def _build_in_child(directory: Path) -> None:
     """Build in a child interpreter, so that this process never holds the geodata."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    result = subprocess.run(
-        [sys.executable, "-m", "numcheck.numbers.compiled.geocoding", str(directory)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "numcheck.numbers.compiled.geocoding", str(directory)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=_BUILD_TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        log.warning("building the geocoding tables took over %d s; gave up", _BUILD_TIMEOUT_SECONDS)
+        return
     if result.returncode != 0:
+        # The child reads only phonenumbers' own data: its traceback holds no customer number.
         log.warning("building the geocoding tables failed: %s", result.stderr[-2000:])
 
 

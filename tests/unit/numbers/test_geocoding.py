@@ -72,6 +72,29 @@ def test_the_geocoder_is_built_once_on_first_need_and_then_shared(tmp_path: Path
     assert str(tables / "trie.npy") in Path("/proc/self/maps").read_text()
 
 
+def test_without_a_usable_cache_the_geocoder_is_built_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    unusable = tmp_path / "a-file" / "cache"  # below a file: no directory can be made there
+    compiled = validator.CompiledValidator(validator.shared().t, unusable)
+    batch = compiled.describe_lines(["+442083612345"])
+    assert batch.values["location"] == ["London"]
+    assert "could not be cached" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+@pytest.mark.slow
+def test_a_build_that_hangs_is_given_up_and_done_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(geocoding, "_BUILD_TIMEOUT_SECONDS", 0.05)
+    geocoder = geocoding.Geocoder.open(tmp_path)
+    assert "gave up" in caplog.text and "could not be cached" in caplog.text
+    assert not (geocoding.cache_path(tmp_path) / "facts.json").exists()
+    assert geocoder.country_name("DE") == "Germany"
+
+
 def test_a_validate_batch_never_imports_the_geodata() -> None:
     """Workers only map the compiled files: phonenumbers.geodata (~100 MB) stays out."""
     validator.shared().describe_lines(["+12025551234"])  # the cache holds the tables now
