@@ -256,7 +256,11 @@ def registry_load(
         registry_service.check_name(name)
         validator.prepare(stores.settings.validator_cache_dir)
         load = registry_service.start_load(
-            stores.settings, name, column=column, default_region=default_region
+            stores.settings,
+            name,
+            filename=file.name,
+            column=column,
+            default_region=default_region,
         )
         try:
             with open(file, "rb") as handle:

@@ -8,7 +8,6 @@ file, so no plaintext number is written anywhere. Memory is bounded by the numbe
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import tempfile
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from numcheck import errors
 from numcheck.config import Settings
+from numcheck.csvinput import CsvToCanonical
 from numcheck.numbers.compiled import validator
 from numcheck.numbers.compiled.validator import CompiledValidator
 from numcheck.registries import versions
@@ -28,7 +28,7 @@ from numcheck.registries.keys import registry_key
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import RegistryVersion
 from numcheck.storage.stores import Stores
-from numcheck.textlines import LineSplitter
+from numcheck.textlines import LineIndex, LineSplitter
 
 MODES = ("replace", "add", "remove")
 _FIRST_INVALID = 20
@@ -50,62 +50,53 @@ class LoadReport:
 
 
 class RegistryLoad:
-    """Push the bytes of a text file (one number a line) or a CSV file with a named column."""
+    """Push the bytes of a file: one number a line, or a CSV file read as task uploads are
+    (the same reader: header rule, column named or found)."""
 
     def __init__(
         self,
         validator: CompiledValidator,
         hasher: KeyedHasher,
         *,
-        column: str | None = None,
+        csv_input: CsvToCanonical | None = None,
         default_region: str | None = None,
     ) -> None:
         self._validator = validator
         self._hasher = hasher
-        self._column = column
-        self._column_index: int | None = None
+        self._csv = csv_input
         self._region = default_region
         self._splitter = LineSplitter(_MAX_LINE_CHARS)
         self._sha = hashlib.sha256()
         self._pending: list[tuple[int, str]] = []
-        self._line_no = 0
+        self._line_no = 0  # physical lines read so far
         # Digests only; gone when closed (by `digests` or `discard`), whoever calls which.
         self._spool: BinaryIO = tempfile.TemporaryFile()  # noqa: SIM115
         self.report = LoadReport(name="")
 
     def feed(self, data: bytes) -> None:
         self._sha.update(data)
-        self._take(self._splitter.feed(data))
+        self._take(self._splitter.feed_block(data))
 
-    def _take(self, lines: list[str]) -> None:
-        for line in lines:
-            self._line_no += 1
-            if not line.strip():
-                continue
-            if self._column is not None and self._column_index is None:
-                self._column_index = self._header_index(line)
-                continue
-            self._pending.append((self._line_no, line))
+    def _take(self, block: LineIndex) -> None:
+        if self._csv is not None:  # canonical lines: a number each, as many as went in
+            block = LineIndex(self._csv.take(block))
+        self._read(block)
+
+    def _read(self, block: LineIndex) -> None:
+        rows = block.nonblank
+        numbers = (rows + self._line_no + 1).tolist()  # 1-based line numbers of the file
+        self._pending += zip(numbers, block.texts(rows), strict=True)
+        self._line_no += block.count
         if len(self._pending) >= _BATCH_LINES:
             self._flush()
-
-    def _header_index(self, header: str) -> int:
-        names = [name.strip() for name in next(csv.reader([header]))]
-        if self._column not in names:
-            raise errors.InvalidRequest(f"Column {self._column!r} is not in the file's header row.")
-        return names.index(self._column)
 
     def _flush(self) -> None:
         if not self._pending:
             return
-        numbers, texts = [], []
-        if self._column_index is None:
-            texts = [text for _, text in self._pending]
-        else:
-            for row in csv.reader(text for _, text in self._pending):
-                texts.append(row[self._column_index] if len(row) > self._column_index else "")
+        texts = [text for _, text in self._pending]
         batch = self._validator.describe_lines(texts, self._region, classify=False)
         report = self.report
+        numbers = []
         for (line_no, _), reason, e164 in zip(
             self._pending, batch.reasons, batch.e164, strict=True
         ):
@@ -121,7 +112,9 @@ class RegistryLoad:
 
     def digests(self) -> np.ndarray:
         """Finish reading; the file's distinct digests, sorted."""
-        self._take(self._splitter.finish())
+        self._take(self._splitter.finish_block())
+        if self._csv is not None:
+            self._read(LineIndex(self._csv.finish()))
         self._flush()
         self.report.source_sha256 = self._sha.hexdigest()
         self._spool.seek(0)
@@ -140,12 +133,14 @@ class RegistryLoad:
         self._spool.close()
 
 
-def start(settings: Settings, *, column: str | None, default_region: str | None) -> RegistryLoad:
+def start(
+    settings: Settings, *, csv_input: CsvToCanonical | None, default_region: str | None
+) -> RegistryLoad:
     """A load with this process's validator and the registry key."""
     return RegistryLoad(
         validator.shared(),
         KeyedHasher(registry_key(settings)),
-        column=column,
+        csv_input=csv_input,
         default_region=default_region,
     )
 

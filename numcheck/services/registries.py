@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from numcheck import checks
+from numcheck import checks, csvinput
 from numcheck.accounts import audit, users
 from numcheck.config import Settings
 from numcheck.registries import loading, versions
@@ -18,14 +18,21 @@ def check_name(name: str) -> None:
 
 
 def start_load(
-    settings: Settings, name: str, *, column: str | None, default_region: str | None
+    settings: Settings,
+    name: str,
+    *,
+    filename: str,
+    column: str | None,
+    default_region: str | None,
 ) -> loading.RegistryLoad:
-    """A load of registry `name` to feed the file's bytes to (the name is checked first)."""
+    """A load of registry `name` to feed the file's bytes to (the name is checked first). A
+    CSV file (named *.csv, or sent with a column) is read as task uploads are."""
     check_name(name)
+    region = default_region.strip().upper() if default_region else None
     return loading.start(
         settings,
-        column=column or None,
-        default_region=default_region.strip().upper() if default_region else None,
+        csv_input=csvinput.for_file(filename, column=column, id_column=None, default_region=region),
+        default_region=region,
     )
 
 

@@ -17,15 +17,15 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from numcheck import errors, ids, numbers
+from numcheck import csvinput, errors, ids, numbers
 from numcheck.accounts import credits, limits
 from numcheck.config import Settings
+from numcheck.csvinput import CsvToCanonical
 from numcheck.states import ChunkStatus, TaskStatus
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import Chunk, Task, User, utcnow
 from numcheck.tasks import catalog, webhooks
-from numcheck.tasks.csvinput import CsvToCanonical
 from numcheck.textlines import LineIndex, LineSplitter
 
 
@@ -277,17 +277,13 @@ class PendingUpload:
 
 
 def csv_input_for(fields: dict[str, str], filename: str) -> CsvToCanonical | None:
-    """CSV handling when a column is named or the file is called *.csv (or *.csv.gz), read under
-    the default region sent before the file (an unsupported one is refused later, by `create`)."""
-    column, id_column = fields.get("column") or None, fields.get("id_column") or None
-    if column or id_column or filename.lower().endswith((".csv", ".csv.gz")):
-        return CsvToCanonical(column, id_column, _supported_region(fields.get("default_region")))
-    return None
-
-
-def _supported_region(value: str | None) -> str | None:
-    region = (value or "").strip().upper() or None
-    return region if region is not None and numbers.is_supported_region(region) else None
+    """CSV handling for an upload, from its file name and the fields sent before the file."""
+    return csvinput.for_file(
+        filename,
+        column=fields.get("column"),
+        id_column=fields.get("id_column"),
+        default_region=fields.get("default_region"),
+    )
 
 
 def create(

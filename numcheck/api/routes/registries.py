@@ -50,11 +50,12 @@ async def _receive_load(
 ) -> loading.LoadReport:
     load: loading.RegistryLoad | None = None
 
-    def open_load(fields: dict[str, str], _filename: str) -> loading.RegistryLoad:
+    def open_load(fields: dict[str, str], filename: str) -> loading.RegistryLoad:
         nonlocal load
         load = registry_service.start_load(
             runtime.stores.settings,
             name,
+            filename=filename,
             column=fields.get("column"),
             default_region=fields.get("default_region"),
         )

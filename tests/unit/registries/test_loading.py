@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numcheck import errors
+from numcheck import csvinput, errors
 from numcheck.config import Settings
 from numcheck.registries import loading, versions
 from numcheck.registries.hashing import KeyedHasher
@@ -29,9 +29,15 @@ def stores(tmp_path: Path):
 
 
 def load(
-    stores: Stores, text: str, mode: str = "replace", column: str | None = None, name: str = "htx"
+    stores: Stores,
+    text: str,
+    mode: str = "replace",
+    column: str | None = None,
+    name: str = "htx",
+    filename: str = "numbers.txt",
 ):
-    run = loading.start(stores.settings, column=column, default_region=None)
+    csv_input = csvinput.for_file(filename, column=column, id_column=None, default_region=None)
+    run = loading.start(stores.settings, csv_input=csv_input, default_region=None)
     data = text.encode()
     for start in range(0, len(data), 7):  # small pieces: lines cross piece boundaries
         run.feed(data[start : start + 7])
@@ -96,9 +102,22 @@ def test_a_valid_looking_but_invalid_number_is_still_a_member(stores: Stores) ->
 
 def test_csv_column(stores: Stores) -> None:
     report = load(stores, f'id,name,phone\n1,"Doe, J",{A}\n2,x,{B}\n3,y,\n', column="phone")
-    assert (report.entries, report.invalid, report.invalid_lines) == (2, 1, [4])
+    # A row whose number cell is empty is skipped, as in a task (it holds no number to check).
+    assert (report.entries, report.invalid, report.invalid_lines) == (2, 0, [])
     with pytest.raises(errors.InvalidRequest):
         load(stores, f"id,tel\n1,{A}\n", column="phone")
+
+
+
+def test_a_registry_csv_is_read_as_task_uploads_are(stores: Stores) -> None:
+    """The one CSV reader: a named CSV without `column` finds its numbers' column, and keeps
+    its header out (or keeps its first row, when that row is a number)."""
+    report = load(stores, f"name,phone\nalice,{A}\nbob,{B}\n", filename="crm.csv")
+    assert (report.entries, report.invalid) == (2, 0)
+    report = load(stores, f"{A},alice\n{B},bob\n", filename="crm.csv")
+    assert (report.entries, report.invalid) == (2, 0)  # no header: the first row is a number
+    report = load(stores, f"phone\n{A}\nnope\n", filename="crm.csv")
+    assert (report.invalid, report.invalid_lines) == (1, [3])  # line numbers of the file
 
 
 def test_bad_mode_and_names_are_refused(stores: Stores) -> None:

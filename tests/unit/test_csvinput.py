@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numcheck import errors
-from numcheck.tasks.csvinput import SAMPLE_ROWS, CsvToCanonical
+from numcheck.csvinput import SAMPLE_ROWS, CsvToCanonical
 from numcheck.textlines import LineIndex, LineSplitter
 
 

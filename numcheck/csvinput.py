@@ -1,5 +1,6 @@
-"""CSV uploads: pick the numbers' column (named, or the first that looks like phone numbers) and
-an optional id column, and turn each row into a canonical line `number` or `number<TAB>id`.
+"""CSV files, for tasks and registry loads alike: pick the numbers' column (named, or the first
+that looks like phone numbers) and an optional id column, and turn each row into a canonical
+line `number` or `number<TAB>id`.
 
 A CSV file has a header row when `column` or `id_column` is named, or when its first non-blank
 row does not read as a phone number under the task's default region (none of its fields is one):
@@ -163,3 +164,19 @@ class CsvToCanonical:
             return number
         identifier = row[id_index].replace("\t", " ").strip() if id_index < len(row) else ""
         return f"{number}\t{identifier}" if number or identifier else ""
+
+
+def for_file(
+    filename: str, *, column: str | None, id_column: str | None, default_region: str | None
+) -> CsvToCanonical | None:
+    """CSV handling when a column is named or the file is called *.csv (or *.csv.gz), read under
+    `default_region` (an unsupported one reads as none: it is refused where it is checked)."""
+    column, id_column = column or None, id_column or None
+    if column or id_column or filename.lower().endswith((".csv", ".csv.gz")):
+        return CsvToCanonical(column, id_column, _supported_region(default_region))
+    return None
+
+
+def _supported_region(value: str | None) -> str | None:
+    region = (value or "").strip().upper() or None
+    return region if region is not None and numbers.is_supported_region(region) else None
