@@ -48,7 +48,7 @@ def _fresh_postgres(request: pytest.FixtureRequest) -> str:
 
 
 def test_a_shared_database_is_never_upgraded_implicitly(request, tmp_path) -> None:
-    from tests.conftest import Server, numcheck_cli
+    from tests.helpers import Server, numcheck_cli
 
     url = _fresh_postgres(request)
     env = {"NUMCHECK_DATABASE_URL": url}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Server, in_modes
+from tests.helpers import Server, in_modes
 
 
 def audit_actions(admin) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]

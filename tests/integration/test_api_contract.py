@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from numcheck import ids
-from tests.conftest import Server, download_zip, wait_for_status
+from tests.helpers import Server, download_zip, wait_for_status
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
@@ -143,7 +143,7 @@ def test_gettasks_also_accepts_urlencoded_and_json(
 def test_result_link_is_an_attachment_and_refuses_tampering(server: Server, admin_key: str) -> None:
     import httpx
 
-    from tests.conftest import submit
+    from tests.helpers import submit
 
     with server.client(admin_key) as client:
         task_id = submit(client, b"+12025551234\n").json()["task_id"]
@@ -175,7 +175,7 @@ def test_expired_link_is_refused(start_server) -> None:
 
     import httpx
 
-    from tests.conftest import submit
+    from tests.helpers import submit
 
     # Long enough for the fresh link below to be fetched in time on a loaded machine.
     server = start_server(result_link_ttl_seconds=4)

@@ -6,33 +6,9 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 
-from tests.conftest import Server, submit, wait_for_status
-
-
-def ledger(server: Server, user_name: str) -> dict[str, int]:
-    """Sums of the ledger by kind, read from the database itself."""
-    with sqlite3.connect(f"file:{server.data_dir / 'numcheck.db'}?mode=ro", uri=True) as db:
-        rows = db.execute(
-            "SELECT kind, sum(amount) FROM credit_ledger JOIN users ON users.id = user_id "
-            "WHERE users.name = ? GROUP BY kind",
-            (user_name,),
-        ).fetchall()
-    return {kind: total for kind, total in rows}
-
-
-def account(client: httpx.Client) -> dict:
-    body = client.get("/v1/account").json()
-    return body["credits"]
-
-
-def metered_user(server: Server, name: str, credits: int) -> str:
-    key = server.create_key(name)
-    result = server.cli("credits", "set", name, str(credits))
-    assert result.returncode == 0, result.stderr
-    return key
+from tests.helpers import account, ledger_by_user, metered_user, submit, wait_for_status
 
 
 def test_50_racing_creations_with_credits_for_10(start_server) -> None:
@@ -56,7 +32,7 @@ def test_50_racing_creations_with_credits_for_10(start_server) -> None:
             "charged_this_month": 10,
         }
         assert len(client.get("/v1/tasks").json()["tasks"]) == 10  # refused ones left no task
-    sums = ledger(server, "racer")
+    sums = ledger_by_user(server, "racer")
     assert sums["reserve"] == 10 and sums["charge"] == 10 and sums["release"] == 0
     # Reconciliation: what was given equals what is left, held and spent.
     assert sums["set"] == 10 == 0 + 0 + sums["charge"]
@@ -91,7 +67,7 @@ def test_export_charges_success_and_cancel_charges_nothing(start_server) -> None
         assert submit(client, b"").status_code == 400
         assert submit(client, b"+12025550101\n", task_type="nope").status_code == 400
         assert account(client)["balance"] == 100_000 - 3
-    sums = ledger(server, "payer")
+    sums = ledger_by_user(server, "payer")
     assert sums == {"set": 100_000, "reserve": 50_005, "charge": 3, "release": 50_002}
 
 
@@ -114,6 +90,7 @@ def test_unlimited_users_are_not_metered_and_grants_to_them_are_refused(start_se
 
 
 @pytest.mark.slow
+@pytest.mark.faults
 def test_kill_9_between_last_chunk_and_export_charges_once(start_server, tmp_path) -> None:
     data_dir = tmp_path / "data"
     server = start_server(data_dir, chunk_lines=25_000)

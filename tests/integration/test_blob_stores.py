@@ -12,7 +12,7 @@ import pytest
 
 from numcheck.storage.blobs import BlobStore, LocalBlobStore
 from numcheck.storage.s3 import S3BlobStore
-from tests.conftest import BUCKET
+from tests.helpers import BUCKET
 
 
 @pytest.fixture(params=["local", "s3"])

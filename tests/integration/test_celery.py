@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.conftest import Server, broker, download_zip, fresh_postgres, submit, wait_for_status
+from tests.helpers import Server, broker, download_zip, fresh_postgres, submit, wait_for_status
 
 
 @pytest.mark.parametrize("kind", ["redis", "rabbitmq"])

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tests.conftest import Server, in_modes, numcheck_cli, submit, wait_for_status
+from tests.helpers import Server, in_modes, numcheck_cli, submit, wait_for_status
 
 
 def test_keys_create_list_revoke(tmp_path: Path) -> None:

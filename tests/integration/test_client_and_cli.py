@@ -9,18 +9,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 import zipfile
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import httpx
 import pytest
 
 from numcheck.client import Client, InvalidRequest, TaskFailed, Unauthorized
-from tests.conftest import Server, free_port, in_modes
+from tests.helpers import Server, in_modes
 
 
 def cli(
@@ -59,57 +55,6 @@ def test_submit_wait_download_rows(server: Server, tmp_path: Path) -> None:
             cancelled.wait(poll=0.05)
     with Client(server.url, "nck_wrong_key", retries=0) as bad, pytest.raises(Unauthorized):
         bad.checks()
-
-
-class _Flaky(BaseHTTPRequestHandler):
-    """Answers 429 (Retry-After: 1), then 503, then passes through to the real server."""
-
-    calls: ClassVar[list[float]] = []
-    upstream = ""
-
-    def _handle(self) -> None:
-        _Flaky.calls.append(time.monotonic())
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
-        if len(_Flaky.calls) == 1:
-            self._reply(429, b'{"code":"rate_limited","message":"slow down"}', {"Retry-After": "1"})
-        elif len(_Flaky.calls) == 2:
-            self._reply(503, b'{"code":"internal_error","message":"busy"}', {})
-        else:
-            headers = {
-                k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
-            }
-            real = httpx.request(
-                self.command, _Flaky.upstream + self.path, content=body, headers=headers
-            )
-            self._reply(real.status_code, real.content, {})
-
-    do_GET = do_POST = _handle
-
-    def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for name, value in {"Content-Type": "application/json", **headers}.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@in_modes("sqlite")
-def test_client_retries_429_after_retry_after_and_5xx(server: Server) -> None:
-    key = server.create_key("retrier")
-    _Flaky.calls, _Flaky.upstream = [], server.url
-    proxy = HTTPServer(("127.0.0.1", free_port()), _Flaky)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    try:
-        with Client(f"http://127.0.0.1:{proxy.server_port}", key, backoff=0.1) as client:
-            assert [c["name"] for c in client.checks()] == ["validate"]
-    finally:
-        proxy.shutdown()
-    assert len(_Flaky.calls) == 3
-    assert _Flaky.calls[1] - _Flaky.calls[0] >= 0.95  # Retry-After honoured
 
 
 @in_modes("sqlite")
@@ -237,12 +182,12 @@ def test_gzip_bomb_is_refused_with_413_and_nothing_kept(start_server) -> None:
 
 
 def _wait(client: httpx.Client, task_id: str) -> dict:
-    from tests.conftest import wait_for_status
+    from tests.helpers import wait_for_status
 
     return wait_for_status(client, task_id)
 
 
 def _zip(status: dict) -> dict[str, str]:
-    from tests.conftest import download_zip
+    from tests.helpers import download_zip
 
     return download_zip(status)

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import download_zip, submit, wait_for_status
-from tests.integration.test_scale_faults import (
+from tests.helpers import (
     assert_exact,
+    download_zip,
     kill_as_it_progresses,
     lines,
     metered_key,
+    submit,
     submit_lines,
+    wait_for_status,
     wait_until_exported,
 )
 
@@ -55,6 +57,7 @@ def pid_alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.faults
 def test_kill_9_mid_task_then_restart_finishes_exactly_once(start_server, tmp_path) -> None:
     data_dir = tmp_path / "data"
     numbers = [f"+49151{i:08d}" for i in range(LINES)]
@@ -98,6 +101,7 @@ def pool_workers_of(server_pid: int) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.faults
 def test_kill_9_of_a_pool_worker_mid_task_then_the_task_goes_on_exactly(start_server) -> None:
     """A worker process of the embedded pool dies (out of memory, say), twice during a task:
     each time the pool is replaced and the jobs it held are handed back at once (no lease to

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, in_modes
+from tests.helpers import Server, in_modes
 
 CHROMIUM = "/usr/bin/chromium"
 OUTPUT = Path(__file__).parents[2] / "test-output"

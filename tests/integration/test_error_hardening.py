@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from tests.conftest import Server, in_modes
+from tests.helpers import Server, in_modes, raw_request
 
 JUNK = ["%00", "abc%00def", "9m4e2mr0ui3e8a215n4%00", "%E2%80%AE", "a" * 300]
 
@@ -43,20 +43,6 @@ def test_junk_in_every_id_is_a_4xx_on_both_engines(server: Server, admin_key: st
         answer = admin.post("/v1/admin/users", json={"name": "a\x00b"})
         assert answer.status_code == 400 and answer.json()["code"] == "invalid_request"
         assert admin.get("/healthz").status_code == 200
-
-
-def raw_request(sock: socket.socket, request: bytes) -> bytes:
-    """Send one request on an open connection and read its whole response."""
-    sock.sendall(request)
-    reader = sock.makefile("rb")
-    status = reader.readline()
-    length = 0
-    while (line := reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.decode().partition(":")
-        if name.lower() == "content-length":
-            length = int(value)
-    reader.read(length)
-    return status
 
 
 def test_a_500_is_logged_once_and_leaves_the_connection_usable(start_server) -> None:

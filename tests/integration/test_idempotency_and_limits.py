@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.conftest import Server, submit, wait_for_status
+from tests.helpers import Server, submit, wait_for_status
 
 
 def reservations(server: Server) -> int:
@@ -80,7 +80,7 @@ def test_rate_limit_answers_429_with_retry_after_then_recovers(start_server) -> 
 
 
 def test_a_redis_rate_limit_is_shared_by_every_api_server(start_server, tmp_path) -> None:
-    from tests.conftest import broker, fresh_postgres
+    from tests.helpers import broker, fresh_postgres
 
     with fresh_postgres() as database, broker("redis") as redis_url:
         shared = {
@@ -144,7 +144,7 @@ def test_spent_idempotency_keys_are_purged_by_housekeeping(start_server) -> None
 
 
 def test_parallel_creates_on_postgresql_never_pass_the_active_task_limit(tmp_path) -> None:
-    from tests.conftest import broker, fresh_postgres
+    from tests.helpers import broker, fresh_postgres
 
     # A broker and no worker: every accepted task stays pending, so exactly `limit` may exist.
     with fresh_postgres() as database, broker("redis") as broker_url:
@@ -223,7 +223,7 @@ def test_uploads_in_flight_per_key_are_bounded(start_server) -> None:
 
 
 def test_a_rate_limiter_whose_redis_is_down_lets_requests_through(start_server) -> None:
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     # Nothing listens there: the limiter's Redis is unreachable from the start.
     server = start_server(rate_limit_redis_url=f"redis://127.0.0.1:{free_port()}/0")

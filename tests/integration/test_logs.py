@@ -4,7 +4,7 @@ import re
 
 import httpx
 
-from tests.conftest import download_zip, submit, wait_for_status
+from tests.helpers import download_zip, submit, wait_for_status
 
 
 def test_request_lines_without_keys_numbers_or_signatures(start_server) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import Server, download_zip, submit, wait_for_status
+from tests.helpers import Server, download_zip, submit, wait_for_status
 
 
 def readable_by_others(root: Path) -> list[str]:

@@ -13,16 +13,18 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import phonenumbers
 import pytest
 
-from tests.conftest import Server, download_zip, numcheck_cli, submit, wait_for_status
-
-
-def german_mobiles(count: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    return sorted({f"+49151{rng.randrange(10**8):08d}" for _ in range(count * 2)})[:count]
+from tests.helpers import (
+    Server,
+    download_zip,
+    german_mobiles,
+    load_api,
+    numcheck_cli,
+    submit,
+    wait_for_status,
+)
 
 
 def load_cli(server: Server, name: str, path: Path, *extra: str) -> str:
@@ -31,10 +33,6 @@ def load_cli(server: Server, name: str, path: Path, *extra: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
-
-
-def load_api(client: httpx.Client, name: str, content: bytes, **fields: str) -> httpx.Response:
-    return client.post(f"/v1/registries/{name}", data=fields, files={"file": ("r.txt", content)})
 
 
 def results_of(status: dict) -> tuple[list[list[str]], dict]:
@@ -190,7 +188,7 @@ def test_registry_api_errors_change_nothing(start_server) -> None:
 
 def test_a_machine_with_another_registry_key_is_refused_on_a_shared_database(tmp_path) -> None:
     """Scale-out: every machine must hash with one key, or lookups silently answer "no"."""
-    from tests.conftest import fresh_postgres
+    from tests.helpers import fresh_postgres
 
     source = tmp_path / "members.txt"
     source.write_text("+4915112345678\n")
@@ -243,7 +241,7 @@ def test_a_machine_with_another_registry_key_is_refused_on_a_shared_database(tmp
 
 def test_a_worker_started_before_the_first_load_with_another_key_fails_the_task(tmp_path) -> None:
     """The runtime guard: a worker whose key differs never answers; the task fails, uncharged."""
-    from tests.conftest import broker, fresh_postgres
+    from tests.helpers import broker, fresh_postgres
 
     source = tmp_path / "members.txt"
     source.write_text("+4915112345678\n")

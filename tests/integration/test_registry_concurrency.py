@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.conftest import fresh_postgres, numcheck_cli
-from tests.integration.test_registries import german_mobiles, load_api
+from tests.helpers import fresh_postgres, german_mobiles, load_api, numcheck_cli
 
 LOADS = 6
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import submit, wait_for_status
+from tests.helpers import submit, wait_for_status
 
 
 def test_results_and_uploads_are_deleted_after_the_retention_period(start_server) -> None:

@@ -19,7 +19,7 @@ import boto3
 import httpx
 import pytest
 
-from tests.conftest import BUCKET, Server, submit, wait_for_status
+from tests.helpers import BUCKET, Server, submit, wait_for_status
 
 
 def keys_in_bucket() -> list[str]:

@@ -10,43 +10,48 @@ starts the service again whatever happens.
 
 from __future__ import annotations
 
-import csv
 import http.client
-import io
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import psycopg
 import pytest
 
-from tests.conftest import (
+from tests.helpers import (
     BUCKET,
+    RECOVERY_BOUND,
     Server,
+    assert_exact,
     broker,
-    download_zip,
+    conninfo,
+    counted,
     fresh_postgres,
+    kill_as_it_progresses,
+    lines,
+    metered_key,
     service_unavailable,
     submit,
+    submit_and_wait_until_counting,
+    submit_lines,
+    task_status,
+    wait_for_progress,
+    wait_until_exported,
 )
 
-CREDITS = 10_000_000
 SHORT_LEASE = 5  # seconds, the shortest allowed: lost work comes back within seconds
-RECOVERY_BOUND = 45  # seconds: generous for a default lease of 20 s, far below the old 300 s
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 
 @contextmanager
@@ -76,148 +81,6 @@ def cluster(tmp_path: Path, kind: str, *, workers: int = 2, **settings: object) 
         server.start()
         stack.callback(server.stop)
         yield server
-
-
-def lines(count: int) -> list[str]:
-    """Valid-looking numbers, with a malformed line every 997 lines (they go to failed.csv)."""
-    return ["n/a" if i % 997 == 500 else f"+49151{i:08d}" for i in range(count)]
-
-
-def metered_key(server: Server) -> str:
-    key = server.create_key("bulk")
-    assert server.cli("credits", "set", "bulk", str(CREDITS)).returncode == 0
-    return key
-
-
-def task_status(client: httpx.Client, task_id: str) -> dict | None:
-    """The task's status, or None while the API cannot answer (a service is restarting)."""
-    try:
-        response = client.get(f"/v1/tasks/{task_id}")
-    except httpx.TransportError:
-        return None
-    if response.status_code == 503:
-        return None
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def counted(status: dict) -> int:
-    """Lines checked so far, as the progress bar shows them."""
-    return status["success"] + status["failure"]
-
-
-def submit_lines(client: httpx.Client, numbers: list[str]) -> str:
-    created = submit(client, ("\n".join(numbers) + "\n").encode())
-    assert created.status_code == 200, created.text
-    return created.json()["task_id"]
-
-
-def wait_for_progress(
-    client: httpx.Client, task_id: str, reached: Callable[[dict], bool], timeout: float, what: str
-) -> dict:
-    """Poll the task until `reached(status)`; fail if it ends another way or the time is up."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status = task_status(client, task_id)
-        if status is not None:
-            assert status["status"] in ("pending", "processing", "exported"), (
-                status["status"],
-                status.get("message"),
-            )
-            if reached(status):
-                return status
-            assert status["status"] != "exported", f"the task was done before {what}"
-        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        time.sleep(0.1)  # 10 requests a second: well inside the key's rate limit (20/s)
-
-
-def submit_and_wait_until_counting(client: httpx.Client, numbers: list[str]) -> str:
-    """Submit a task; return once its first chunk is counted and others remain (mid-way)."""
-    task_id = submit_lines(client, numbers)
-    status = wait_for_progress(client, task_id, counted, 120, "first chunk counted")
-    assert status["status"] == "processing", status
-    return task_id
-
-
-def kill_as_it_progresses(
-    client: httpx.Client, task_id: str, fractions: list[float], kill: Callable[[int], None]
-) -> None:
-    """Call `kill(n)` once the task has counted the n-th fraction of its lines, whatever the
-    machine's speed, and check each time that the counters move again within RECOVERY_BOUND."""
-    for n, fraction in enumerate(fractions):
-        status = wait_for_progress(
-            client,
-            task_id,
-            lambda status, fraction=fraction: counted(status) >= fraction * status["total"],
-            240,
-            f"{fraction:.0%} of the lines counted",
-        )
-        assert status["status"] == "processing", f"the task was done before kill {n + 1}"
-        kill(n)
-        before = counted(task_status(client, task_id) or status)
-        wait_for_progress(
-            client,
-            task_id,
-            lambda status, before=before: counted(status) > before,
-            RECOVERY_BOUND,
-            f"progress after kill {n + 1}",
-        )
-
-
-def wait_until_exported(client: httpx.Client, task_id: str, timeout: float = 240) -> dict:
-    deadline = time.monotonic() + timeout
-    body: dict | None = None
-    while time.monotonic() < deadline:
-        body = task_status(client, task_id) or body
-        if body and body["status"] == "exported":
-            return body
-        assert body is None or body["status"] in ("pending", "processing"), (
-            body["status"],
-            body.get("message"),
-        )
-        time.sleep(0.2)
-    raise AssertionError(f"task still {body and body['status']} after {timeout}s")
-
-
-def assert_exact(server: Server, client: httpx.Client, status: dict, numbers: list[str]) -> None:
-    """Exact counts, one row per input line in input order, no duplicates, one charge."""
-    malformed = [n for n, line in enumerate(numbers, 1) if line == "n/a"]
-    valid = [line for line in numbers if line != "n/a"]
-    assert (status["total"], status["success"], status["failure"]) == (
-        len(numbers),
-        len(valid),
-        len(malformed),
-    )
-    files = download_zip(status)
-    rows = list(csv.reader(io.StringIO(files["results.csv"])))[1:]
-    assert [row[0] for row in rows] == valid
-    failed = list(csv.reader(io.StringIO(files["failed.csv"])))[1:]
-    assert [int(row[0]) for row in failed] == malformed
-
-    account = client.get("/v1/account").json()["credits"]
-    assert account["balance"] == CREDITS - len(valid) and account["reserved"] == 0, account
-    assert ledger_of(server, status["task_id"]) == [
-        ("charge", 1, len(valid)),
-        ("release", 1, len(malformed)),
-        ("reserve", 1, len(numbers)),
-    ]
-
-
-def ledger_of(server: Server, task_id: str) -> list[tuple[str, int, int]]:
-    """The task's credit movements by kind, from the server's database (shared or embedded)."""
-    query = (
-        "SELECT kind, count(*), sum(amount) FROM credit_ledger WHERE task_id = {} "
-        "GROUP BY kind ORDER BY kind"
-    )
-    if "NUMCHECK_DATABASE_URL" in server.env:
-        with psycopg.connect(conninfo(server)) as db:
-            return db.execute(query.format("%s"), (task_id,)).fetchall()
-    with closing(sqlite3.connect(server.data_dir / "numcheck.db")) as db:
-        return db.execute(query.format("?"), (task_id,)).fetchall()
-
-
-def conninfo(server: Server) -> str:
-    return server.env["NUMCHECK_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
 
 
 def utc_now() -> datetime:

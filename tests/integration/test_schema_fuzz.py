@@ -10,7 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.config import SchemathesisConfig
 
-from tests.conftest import Server
+from tests.helpers import Server
 
 # The upload routes judge file contents that no schema can describe (binary, undecodable, empty,
 # a registry name that does not exist): for them a schema-valid request may still get the

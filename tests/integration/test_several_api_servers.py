@@ -8,7 +8,7 @@ import threading
 
 import httpx
 
-from tests.conftest import BUCKET, Server, fresh_postgres, submit, wait_for_status
+from tests.helpers import BUCKET, Server, fresh_postgres, submit, wait_for_status
 
 
 def test_servers_started_together_make_one_admin_and_answer_for_each_other(

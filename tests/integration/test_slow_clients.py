@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from tests.integration.test_error_hardening import raw_request
+from tests.helpers import raw_request
 
 BOUNDARY = "slowboundary"
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import time
 
-from tests.conftest import Server, submit, wait_for_status
-from tests.integration.test_billing import ledger, metered_user
+from tests.helpers import Server, ledger_by_user, metered_user, submit, wait_for_status
 
 CONTRACT_KEYS = {
     "created_at",
@@ -46,7 +45,7 @@ def test_a_cancel_stops_the_counters_of_a_running_chunk(start_server) -> None:
         assert after["status"] == "cancelled"
         assert (after["success"], after["failure"]) == (at_cancel["success"], at_cancel["failure"])
         assert client.get("/v1/account").json()["credits"]["balance"] == 1_000_000
-    assert ledger(server, "canceller") == {"set": 1_000_000, "reserve": 400_000, "release": 400_000}
+    assert ledger_by_user(server, "canceller") == {"set": 1_000_000, "reserve": 400_000, "release": 400_000}
 
 
 def test_gettasks_answers_exactly_the_documented_keys_in_every_status(start_server) -> None:

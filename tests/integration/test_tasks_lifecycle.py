@@ -4,7 +4,7 @@ import time
 
 import httpx
 
-from tests.conftest import Server, download_zip, submit, wait_for_status
+from tests.helpers import Server, download_zip, submit, wait_for_status
 
 
 def test_two_users_cannot_reach_each_others_tasks(server: Server) -> None:

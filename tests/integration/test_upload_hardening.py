@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, download_zip, wait_for_status
+from tests.helpers import Server, download_zip, wait_for_status
 
 BOUNDARY = "hardening-boundary"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server
+from tests.helpers import Server
 
 MB = 1024 * 1024
 BOUNDARY = "numcheck-test-boundary"

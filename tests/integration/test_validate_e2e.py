@@ -9,7 +9,7 @@ import phonenumbers
 import pytest
 from phonenumbers import carrier, geocoder, timezone
 
-from tests.conftest import Server, download_zip, submit, wait_for_status
+from tests.helpers import Server, download_zip, submit, wait_for_status
 
 REGIONS = sorted(
     ["US", "CA", "GB", "DE", "FR", "IT", "ES", "NL", "BE", "CH", "AT", "SE", "NO", "DK", "FI", "PL", "CZ", "PT", "IE", "GR", "RU", "UA", "TR", "IL", "AE", "SA", "IN", "PK", "CN", "JP", "KR", "AU", "NZ", "BR", "AR", "MX", "CO", "ZA", "NG", "EG", "KE", "SG"]

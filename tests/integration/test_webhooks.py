@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.conftest import BUCKET, Server, free_port, fresh_postgres, submit
+from tests.helpers import BUCKET, Server, free_port, fresh_postgres, submit
 
 
 class Receiver:

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 import numcheck
 from numcheck import errors
 from numcheck.config import Settings
-from numcheck.storage.blobs import LocalBlobStore
 from numcheck.csvinput import CsvToCanonical
+from numcheck.storage.blobs import LocalBlobStore
 from numcheck.tasks.intake import GZIP_ALLOWANCE, GzipInflater, Limits, PendingUpload, UploadIntake
 
 LIMITS = Limits(max_bytes=10_000_000, max_lines=1_000_000, max_line_chars=64, chunk_lines=3)

@@ -30,7 +30,7 @@ from numcheck.storage import db
 from numcheck.storage.models import Task, User, WebhookDelivery, utcnow
 from numcheck.storage.stores import Stores
 from numcheck.tasks import webhook_addresses, webhooks
-from tests.conftest import fresh_postgres
+from tests.helpers import fresh_postgres
 
 PUBLIC = [
     "8.8.8.8",

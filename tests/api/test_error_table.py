@@ -1,4 +1,4 @@
-"""Every error of API.md's table that applies: status, code, and that nothing was created."""
+"""The error table, in process: status, code, and that nothing was created."""
 
 import codecs
 import sqlite3
@@ -7,35 +7,30 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, numcheck_cli, submit
+from numcheck.services import accounts
+from tests.api.conftest import InProcess, InProcessFactory
+from tests.helpers import submit
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory):
-    server = Server(
-        tmp_path_factory.mktemp("errors") / "data",
-        env={
-            "NUMCHECK_MAX_UPLOAD_BYTES": "200000",
-            "NUMCHECK_MAX_LINES": "1000",
-            "NUMCHECK_MAX_LINE_CHARS": "100",
-        },
-    ).start()
-    yield server
-    server.stop()
+def limited(in_process: InProcessFactory) -> InProcess:
+    return in_process(max_upload_bytes=200_000, max_lines=1000, max_line_chars=100)
 
 
-def snapshot(server: Server) -> tuple[int, int, list[str]]:
+def snapshot(server: InProcess) -> tuple[int, int, list[str]]:
     """Task rows, chunk rows and every file under the blob store."""
-    with sqlite3.connect(f"file:{server.data_dir / 'numcheck.db'}?mode=ro", uri=True) as db:
+    with sqlite3.connect(
+        f"file:{server.settings.data_dir / 'numcheck.db'}?mode=ro", uri=True
+    ) as db:
         tasks = db.execute("SELECT count(*) FROM tasks").fetchone()[0]
         chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-    blob_root = server.data_dir / "blobs"
+    blob_root = server.settings.data_dir / "blobs"
     files = sorted(str(p.relative_to(blob_root)) for p in blob_root.rglob("*") if p.is_file())
     return tasks, chunks, files
 
 
 def assert_refused(
-    server: Server, response: httpx.Response, status: int, code: str, before
+    server: InProcess, response: httpx.Response, status: int, code: str, before
 ) -> dict:
     assert response.status_code == status, response.text
     body = response.json()
@@ -62,13 +57,13 @@ BAD_FILES = [
 
 
 @pytest.mark.parametrize(("content", "status", "code"), BAD_FILES, ids=[c for *_, c in BAD_FILES])
-def test_bad_files(limited: Server, content: bytes, status: int, code: str) -> None:
+def test_bad_files(limited: InProcess, content: bytes, status: int, code: str) -> None:
     before = snapshot(limited)
     with limited.client(limited.admin_key) as client:
         assert_refused(limited, upload(client, content), status, code, before)
 
 
-def test_missing_and_unknown_fields(limited: Server) -> None:
+def test_missing_and_unknown_fields(limited: InProcess) -> None:
     before = snapshot(limited)
     with limited.client(limited.admin_key) as client:
         no_file = client.post(
@@ -97,7 +92,7 @@ def test_missing_and_unknown_fields(limited: Server) -> None:
         assert_refused(limited, two_files, 400, "invalid_request", before)
 
 
-def test_authentication(limited: Server, tmp_path: Path) -> None:
+def test_authentication(limited: InProcess, tmp_path: Path) -> None:
     before = snapshot(limited)
     files = {"file": ("n.txt", b"+12025551234\n")}
     with limited.client() as anonymous:
@@ -125,8 +120,8 @@ def test_authentication(limited: Server, tmp_path: Path) -> None:
     prefix = key.split("_")[1]
     with limited.client(key) as carol:
         assert carol.get("/v1/tasks").status_code == 200
-        revoked = numcheck_cli(limited.data_dir, "keys", "revoke", prefix)
-        assert revoked.returncode == 0, revoked.stderr
+        with limited.runtime.stores.sessions.begin() as session:
+            accounts.revoke_key(session, prefix, actor="test")
         assert_refused(
             limited,
             carol.post("/v1/tasks", files=files, data={"task_type": "validate"}),
@@ -136,7 +131,7 @@ def test_authentication(limited: Server, tmp_path: Path) -> None:
         )
 
 
-def test_unknown_task(limited: Server) -> None:
+def test_unknown_task(limited: InProcess) -> None:
     before = snapshot(limited)
     with limited.client(limited.admin_key) as client:
         for call in (
@@ -159,7 +154,7 @@ def test_unknown_task(limited: Server) -> None:
         assert_refused(limited, client.get("/v1/nothing-here"), 404, "not_found", before)
 
 
-def test_a_file_exactly_at_the_limits_is_accepted(limited: Server) -> None:
+def test_a_file_exactly_at_the_limits_is_accepted(limited: InProcess) -> None:
     with limited.client(limited.admin_key) as client:
         response = upload(client, b"+12025551234\n" * 1000)
         assert response.status_code == 200, response.text
