@@ -111,5 +111,3 @@ def server(
 @pytest.fixture(scope="session")
 def admin_key(server: Server) -> str:
     return server.admin_key
-
-

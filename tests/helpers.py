@@ -247,7 +247,9 @@ def in_modes(*modes: str) -> pytest.MarkDecorator:
     not change."""
     selected = [mode for mode in modes if mode in MODES]
     if not selected:
-        return pytest.mark.skip(reason=f"runs in {', '.join(modes)}; NUMCHECK_TEST_MODES leaves out")
+        return pytest.mark.skip(
+            reason=f"runs in {', '.join(modes)}; NUMCHECK_TEST_MODES leaves out"
+        )
     return pytest.mark.parametrize("server", selected, indirect=True)
 
 

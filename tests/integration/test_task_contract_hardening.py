@@ -45,7 +45,11 @@ def test_a_cancel_stops_the_counters_of_a_running_chunk(start_server) -> None:
         assert after["status"] == "cancelled"
         assert (after["success"], after["failure"]) == (at_cancel["success"], at_cancel["failure"])
         assert client.get("/v1/account").json()["credits"]["balance"] == 1_000_000
-    assert ledger_by_user(server, "canceller") == {"set": 1_000_000, "reserve": 400_000, "release": 400_000}
+    assert ledger_by_user(server, "canceller") == {
+        "set": 1_000_000,
+        "reserve": 400_000,
+        "release": 400_000,
+    }
 
 
 def test_gettasks_answers_exactly_the_documented_keys_in_every_status(start_server) -> None:

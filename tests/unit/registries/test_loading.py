@@ -108,7 +108,6 @@ def test_csv_column(stores: Stores) -> None:
         load(stores, f"id,tel\n1,{A}\n", column="phone")
 
 
-
 def test_a_registry_csv_is_read_as_task_uploads_are(stores: Stores) -> None:
     """The one CSV reader: a named CSV without `column` finds its numbers' column, and keeps
     its header out (or keeps its first row, when that row is a number)."""
