@@ -1,4 +1,4 @@
-"""DESIGN.md's layers: arrows run one way; numbers and checks import no web, database or queue."""
+"""The layers of docs/design.md: arrows run one way; numbers and checks import no web, database or queue."""
 
 import ast
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""The one place where exceptions become HTTP statuses and API.md's error body."""
+"""The one place where exceptions become HTTP statuses and the error body of the wire contract
+(docs/api.md)."""
 
 from __future__ import annotations
 

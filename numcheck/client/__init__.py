@@ -1,4 +1,4 @@
-"""Python client of numcheck's wire contract (API.md); works against any server that speaks it.
+"""Python client of numcheck's wire contract (docs/api.md); works against any server that speaks it.
 
 from numcheck.client import Client
 

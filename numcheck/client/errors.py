@@ -1,4 +1,4 @@
-"""Typed errors for API.md's error codes: catch a class, read `.code` for the exact word."""
+"""Typed errors for the wire contract's error codes: catch a class, read `.code` for the exact word."""
 
 from __future__ import annotations
 

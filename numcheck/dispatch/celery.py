@@ -1,6 +1,6 @@
 """The scale-out backend: jobs as Celery messages to `numcheck worker` processes anywhere.
 
-Messages are only wake-ups (DESIGN.md): the sweeper leases a job in the database before sending
+Messages are only wake-ups (docs/design.md): the sweeper leases a job in the database before sending
 it, a worker runs the same `process_chunk` / `finalize` as the embedded pool, and a lost,
 duplicated or late message never loses or double-counts work — an expired lease is simply
 dispatched again. Celery is set for at-least-once delivery: late acks, requeue when a worker

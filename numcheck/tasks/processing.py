@@ -1,6 +1,6 @@
 """The work of a task: `process_chunk` and `finalize`, idempotent and safe to run twice.
 
-Both run unchanged in the in-process pool and in scale-out workers (DESIGN.md): the database
+Both run unchanged in the in-process pool and in scale-out workers (docs/design.md): the database
 decides whether work is still wanted, outputs go to deterministic keys, and counters move only
 when a chunk goes from pending to done, in one transaction.
 """

@@ -1,4 +1,4 @@
-"""The two curl commands of API.md, run verbatim (host and key changed) by real curl."""
+"""The two curl commands of the hosted contract (docs/api.md), run verbatim (host and key changed) by real curl."""
 
 import json
 import re

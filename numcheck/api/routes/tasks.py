@@ -1,4 +1,4 @@
-"""Task routes: create, status, list, cancel; the wire contract of API.md."""
+"""Task routes: create, status, list, cancel (docs/api.md)."""
 
 from __future__ import annotations
 
