@@ -8,7 +8,8 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from annotated_types import Ge, Gt, Le
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from numcheck.accounts.credits import MAX_CREDITS
 from numcheck.accounts.users import NAME_RULE
@@ -168,8 +169,18 @@ class AccountInfo(UserInfo):
 
 
 # Admin bodies are strict: `true`, `"77"` or `"1_000"` are not credits, `"true"` or `1` not a
-# role. Booleans are JSON booleans, integers JSON integers.
+# role. Booleans are JSON booleans, integers JSON integers (a number with no fraction, `7.0` too,
+# as JSON Schema counts it).
 _STRICT = ConfigDict(strict=True, extra="forbid")
+
+
+def _whole(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# The bounds before the validator: they then apply to (and appear in the schema of) the integer.
+CreditAmount = Annotated[int, Ge(0), Le(MAX_CREDITS), BeforeValidator(_whole)]
+PositiveCredits = Annotated[int, Gt(0), Le(MAX_CREDITS), BeforeValidator(_whole)]
 
 
 class NewUser(BaseModel):
@@ -205,13 +216,13 @@ class KeyInfo(BaseModel):
 class CreditGrant(BaseModel):
     model_config = _STRICT
 
-    amount: int = Field(gt=0, le=MAX_CREDITS)
+    amount: PositiveCredits
 
 
 class CreditSetting(BaseModel):
     model_config = _STRICT
 
-    credits: Annotated[int, Field(ge=0, le=MAX_CREDITS)] | Literal["unlimited"] = Field(
+    credits: CreditAmount | Literal["unlimited"] = Field(
         description="A whole number, or `unlimited`."
     )
 

@@ -25,13 +25,13 @@ def test_credits_and_roles_take_only_real_numbers_and_booleans(
             {"credits": True},
             {"credits": "77"},
             {"credits": "1_000"},
-            {"credits": 7.0},
+            {"credits": 7.5},
             {"credits": None},
         ):
             refused = admin.put("/v1/admin/users/strict/credits", json=body)
             assert refused.status_code == 400, (body, refused.text)
             assert refused.json()["code"] == "invalid_request"
-        for body in ({"amount": True}, {"amount": "5"}, {"amount": 2.0}):
+        for body in ({"amount": True}, {"amount": "5"}, {"amount": 2.5}):
             refused = admin.post("/v1/admin/users/strict/credits/grant", json=body)
             assert refused.status_code == 400, (body, refused.text)
         for body in ({"name": "sneaky", "admin": "true"}, {"name": "sneaky", "admin": 1}):
@@ -41,6 +41,9 @@ def test_credits_and_roles_take_only_real_numbers_and_booleans(
         assert users["strict"]["credits"]["balance"] == 5
         assert "sneaky" not in users
         assert audit_actions(admin) == before  # nothing happened
+        # A JSON number with no fraction is an integer, as JSON Schema counts it.
+        whole = admin.put("/v1/admin/users/strict/credits", json={"credits": 7.0})
+        assert whole.status_code == 200 and whole.json()["credits"]["balance"] == 7
 
 
 @pytest.mark.parametrize(
