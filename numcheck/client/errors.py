@@ -1,4 +1,5 @@
-"""Typed errors for the wire contract's error codes: catch a class, read `.code` for the exact word."""
+"""Typed errors for the wire contract's error codes: catch a class, read `.code` for the exact
+word."""
 
 from __future__ import annotations
 
