@@ -228,7 +228,9 @@ def storage_url() -> str:
     return f"s3://{BUCKET}/faults-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.mark.parametrize("kind", ["pool", "redis"])
+# The heartbeat is the same code in both backends (tasks/runner.py): the chunk case runs in a
+# Celery worker (whose broker could also redeliver), the finalize case in the embedded pool.
+@pytest.mark.parametrize("kind", ["redis"])
 def test_a_chunk_in_hand_keeps_its_lease_however_long_it_runs(
     tmp_path, kind, s3_endpoint, monkeypatch
 ) -> None:
@@ -264,7 +266,7 @@ def test_a_chunk_in_hand_keeps_its_lease_however_long_it_runs(
         ).fetchone() == (1,)
 
 
-@pytest.mark.parametrize("kind", ["pool", "redis"])
+@pytest.mark.parametrize("kind", ["pool"])
 def test_a_finalize_in_hand_keeps_its_lease_however_long_it_runs(
     tmp_path, kind, s3_endpoint, monkeypatch
 ) -> None:
@@ -304,7 +306,7 @@ def kill_a_prefork_child(server: Server) -> None:
 
 @pytest.mark.parametrize("kind", ["redis", "rabbitmq"])
 def test_kill_9_workers_as_the_task_progresses_until_it_is_done(tmp_path, kind) -> None:
-    numbers = lines(600_000)
+    numbers = lines(400_000)
     # Every kill may cost the chunks in hand an attempt: allow more than the default 3.
     with (
         cluster(tmp_path, kind, chunk_max_attempts=20) as server,
@@ -320,7 +322,7 @@ def test_kill_9_workers_as_the_task_progresses_until_it_is_done(tmp_path, kind) 
             else:
                 kill_a_prefork_child(server)
 
-        kill_as_it_progresses(client, task_id, [0.2, 0.4, 0.6, 0.8], kill)
+        kill_as_it_progresses(client, task_id, [0.25, 0.5, 0.75], kill)
         status = wait_until_exported(client, task_id)
         assert_exact(server, client, status, numbers)
 
