@@ -40,7 +40,10 @@ def start_server(tmp_path: Path) -> Iterator:
     servers: list[Server] = []
 
     def start(data_dir: Path | None = None, **settings: object) -> Server:
-        env = {f"NUMCHECK_{k.upper()}": str(v) for k, v in settings.items()}
+        # One worker process unless a test asks for more: spawning a second costs a core's
+        # second or two on a two-core machine, for most tests for nothing.
+        env = {"NUMCHECK_WORKERS": "1"}
+        env |= {f"NUMCHECK_{k.upper()}": str(v) for k, v in settings.items()}
         server = Server(data_dir or tmp_path / "data", env=env).start()
         servers.append(server)
         return server
