@@ -28,7 +28,8 @@ def upload_key(task_id: str) -> str:
 
 
 def part_key(task_id: str, chunk: int, kind: str) -> str:
-    return f"parts/{task_id}/{chunk:06d}.{kind}.csv"
+    """A chunk's `results` or `failed` rows, compressed (tasks/resultfile.py)."""
+    return f"parts/{task_id}/{chunk:06d}.{kind}.z"
 
 
 def parts_prefix(task_id: str) -> str:
