@@ -99,6 +99,12 @@ class CheckInfo(BaseModel):
     name: str
     description: str
     columns: list[str] = Field(description="Columns of results.csv, `Number` first.")
+    combinable: bool = Field(
+        True,
+        description="May be named with others in one task_type, separated by commas "
+        "(`validate,htx`): every line is checked by each, results.csv has `Number` and then "
+        "each check's columns in that order, and a line costs a credit per check.",
+    )
 
 
 class Health(BaseModel):
@@ -324,7 +330,10 @@ def multipart_body(
 TASK_FORM = multipart_body(
     {
         "file": {"type": "string", "format": "binary", "description": "One number a line."},
-        "task_type": {"type": "string", "description": "`validate` or a registry's name."},
+        "task_type": {
+            "type": "string",
+            "description": "`validate`, a registry's name, or several separated by commas.",
+        },
         "default_region": {"type": "string", "description": "ISO 3166-1 alpha-2, e.g. US."},
         "column": {"type": "string", "description": "CSV: the numbers' column (before file)."},
         "id_column": {"type": "string", "description": "CSV: passed through to results."},

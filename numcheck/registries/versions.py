@@ -10,7 +10,14 @@ from sqlalchemy.orm import Session
 
 from numcheck import errors
 from numcheck.states import ACTIVE
-from numcheck.storage.models import Registry, RegistryGrant, RegistryVersion, Task, User
+from numcheck.storage.models import (
+    Registry,
+    RegistryGrant,
+    RegistryVersion,
+    Task,
+    TaskRegistryVersion,
+    User,
+)
 from numcheck.storage.stores import Stores
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -158,7 +165,11 @@ def revoke(session: Session, name: str, user: User) -> None:
 def unused_versions(session: Session) -> list[RegistryVersion]:
     """Versions that are not current and that no pending or processing task answers from."""
     is_current = exists().where(Registry.current_version_id == RegistryVersion.id)
-    in_use = exists().where(Task.registry_version_id == RegistryVersion.id, Task.status.in_(ACTIVE))
+    in_use = exists().where(
+        TaskRegistryVersion.registry_version_id == RegistryVersion.id,
+        TaskRegistryVersion.task_id == Task.id,
+        Task.status.in_(ACTIVE),
+    )
     return list(session.scalars(select(RegistryVersion).where(~is_current, ~in_use)))
 
 

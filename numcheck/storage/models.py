@@ -98,7 +98,7 @@ class Task(Base):
 
     id: Mapped[str] = mapped_column(String(20), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
-    task_type: Mapped[str] = mapped_column(String(64))
+    task_type: Mapped[str] = mapped_column(String(300))  # a check, or several: "validate,htx"
     status: Mapped[TaskStatus] = mapped_column(StoredEnum(TaskStatus, 16), index=True)
     default_region: Mapped[str | None] = mapped_column(String(2), nullable=True)
     total: Mapped[int] = mapped_column(BigInteger)
@@ -107,15 +107,30 @@ class Task(Base):
     chunk_count: Mapped[int] = mapped_column(Integer)
     chunks_done: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
-    check_facts: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, for summary.json
+    # JSON {"checks": [{"name", "facts", "registry_version_id"}]}: what each check answers from.
+    check_facts: Mapped[str | None] = mapped_column(Text, nullable=True)
     id_column: Mapped[str | None] = mapped_column(String(100), nullable=True)  # CSV passthrough
     callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # The registry version a registry task answers from, fixed when the task is created.
-    registry_version_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     finalize_lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     finalize_leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def check_count(self) -> int:
+        """The checks it runs on every line: its credits are `total` times this."""
+        return self.task_type.count(",") + 1
+
+
+class TaskRegistryVersion(Base):
+    """A registry version a task answers from (fixed when the task is created): a version that
+    is no longer current is kept while an active task still uses it."""
+
+    __tablename__ = "task_registry_versions"
+    __table_args__ = (Index("ix_task_registry_versions_version", "registry_version_id"),)
+
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), primary_key=True)
+    registry_version_id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class Chunk(Base):

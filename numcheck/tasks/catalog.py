@@ -1,13 +1,16 @@
-"""Which checks a user may run, and the check a task runs."""
+"""Which checks a user may run, what a task records of the checks it runs, and the check a
+stored task runs."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from numcheck import checks, errors
-from numcheck.checks import Check
+from numcheck.checks import Check, combined
 from numcheck.checks.registry import RegistryCheck
 from numcheck.config import Settings
 from numcheck.registries import versions as registry_versions
@@ -33,20 +36,67 @@ def available(session: Session, user: User) -> dict[str, Check]:
     return mine
 
 
-def resolve(session: Session, user: User, task_type: str | None) -> Check:
-    """The check named `task_type`, if `user` may run it; otherwise UnknownCheck."""
+MAX_CHECKS = 8  # checks named in one task_type
+
+
+def resolve(session: Session, user: User, task_type: str | None) -> list[Check]:
+    """The checks `task_type` names (one, or several separated by commas), in that order, if
+    `user` may run every one of them; UnknownCheck naming the others otherwise."""
     mine = available(session, user)
-    if not task_type:
+    yours = f"your checks are: {', '.join(sorted(mine))}"
+    if not task_type or not task_type.strip():
+        raise errors.InvalidRequest(f"Missing field task_type; {yours}.")
+    names = [name.strip() for name in task_type.split(",")]
+    if not all(names) or len(names) > MAX_CHECKS or len(set(names)) != len(names):
         raise errors.InvalidRequest(
-            f"Missing field task_type; your checks are: {', '.join(sorted(mine))}."
+            f"task_type names up to {MAX_CHECKS} different checks separated by commas "
+            f"(validate,htx); {yours}."
         )
-    check = mine.get(task_type)
-    if check is None:
-        # The same answer whether the name exists for others or not at all.
-        raise errors.UnknownCheck(
-            f"Unknown task_type {task_type[:64]!r}; your checks are: {', '.join(sorted(mine))}."
-        )
-    return check
+    unknown = [name for name in names if name not in mine]
+    if unknown:
+        # The same answer whether a name exists for others or not at all.
+        named = ", ".join(repr(name[:64]) for name in unknown[:MAX_CHECKS])
+        raise errors.UnknownCheck(f"Unknown task_type {named}; {yours}.")
+    return [mine[name] for name in names]
+
+
+def record(checks_run: Sequence[Check]) -> str:
+    """What a task records of its checks (its check_facts): each one's name, the facts its
+    answers come from, and the registry version it answers from."""
+    return json.dumps(
+        {
+            "checks": [
+                {
+                    "name": check.name,
+                    "facts": check.version_facts(),
+                    "registry_version_id": getattr(check, "version_id", None),
+                }
+                for check in checks_run
+            ]
+        }
+    )
+
+
+def _recorded(check_facts: str | None) -> list[dict[str, Any]]:
+    checks_run: list[dict[str, Any]] = json.loads(check_facts or "{}").get("checks", [])
+    return checks_run
+
+
+def registry_version_ids(check_facts: str | None) -> list[int]:
+    """The registry versions a task answers from."""
+    return [
+        spec["registry_version_id"]
+        for spec in _recorded(check_facts)
+        if spec.get("registry_version_id") is not None
+    ]
+
+
+def summary_facts(task_type: str, check_facts: str | None) -> dict[str, Any]:
+    """The `check` of summary.json: the check's name and facts; for several, each one's."""
+    checks_run = [{"name": spec["name"], **spec["facts"]} for spec in _recorded(check_facts)]
+    if len(checks_run) == 1:
+        return checks_run[0]
+    return {"name": task_type, "checks": checks_run}
 
 
 def check_registry_key(stores: Stores) -> None:
@@ -67,25 +117,27 @@ class TaskChecks:
         self._hasher: KeyedHasher | None = None
         self._keys_checked: set[int] = set()
 
-    def for_task(
-        self, task_type: str, registry_version_id: int | None, check_facts: str | None
-    ) -> Check:
-        """The check a stored task runs, answering from the registry version it started with."""
-        builtin = checks.builtin(task_type)
+    def for_task(self, check_facts: str | None) -> Check:
+        """The check a stored task runs (its checks, combined), answering from the registry
+        versions it started with."""
+        return combined.combine([self._check(spec) for spec in _recorded(check_facts)])
+
+    def _check(self, spec: dict[str, Any]) -> Check:
+        name, facts, version_id = spec["name"], spec["facts"], spec["registry_version_id"]
+        builtin = checks.builtin(name)
         if builtin is not None:
             return builtin
-        if registry_version_id is None:
-            raise LookupError(f"no check named {task_type!r}")
-        facts = json.loads(check_facts or "{}")
-        key = registry_versions.snapshot_key(task_type, facts["registry_version"])
+        if version_id is None:
+            raise LookupError(f"no check named {name!r}")
+        key = registry_versions.snapshot_key(name, facts["registry_version"])
         blobs = self._stores.blobs
         return RegistryCheck(
-            task_type,
+            name,
             version=facts["registry_version"],
-            version_id=registry_version_id,
+            version_id=version_id,
             entries=facts["registry_entries"],
-            snapshot=lambda: self._snapshots.get(registry_version_id, blobs.local_path(key)),
-            hasher=self._checked_hasher(registry_version_id),
+            snapshot=lambda: self._snapshots.get(version_id, blobs.local_path(key)),
+            hasher=self._checked_hasher(version_id),
         )
 
     def _checked_hasher(self, registry_version_id: int) -> KeyedHasher:

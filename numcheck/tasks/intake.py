@@ -8,7 +8,6 @@ in indexed blocks (`textlines.LineIndex`), so a blank line costs no Python work 
 from __future__ import annotations
 
 import hashlib
-import json
 import zlib
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -24,7 +23,7 @@ from numcheck.csvinput import CsvToCanonical
 from numcheck.states import ChunkStatus, TaskStatus
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
-from numcheck.storage.models import Chunk, Task, User, utcnow
+from numcheck.storage.models import Chunk, Task, TaskRegistryVersion, User, utcnow
 from numcheck.tasks import catalog, webhooks
 from numcheck.textlines import LineIndex, LineSplitter
 
@@ -300,7 +299,7 @@ def create(
 ) -> Task:
     """Validate the form, finish the upload, add the task and its chunks and reserve its
     credits (caller commits; an error leaves nothing)."""
-    check = catalog.resolve(session, user, task_type)
+    checks_run = catalog.resolve(session, user, task_type)
     if default_region is not None:
         default_region = default_region.strip().upper() or None
     if default_region is not None and not numbers.is_supported_region(default_region):
@@ -316,7 +315,7 @@ def create(
     task = Task(
         id=upload.task_id,
         user_id=user.id,
-        task_type=check.name,
+        task_type=",".join(check.name for check in checks_run),
         status=TaskStatus.PENDING,
         default_region=default_region,
         total=result.total,
@@ -324,8 +323,7 @@ def create(
         failure=0,
         chunk_count=len(result.chunks),
         chunks_done=0,
-        check_facts=json.dumps({"name": check.name, **check.version_facts()}),
-        registry_version_id=getattr(check, "version_id", None),
+        check_facts=catalog.record(checks_run),
         id_column=id_column,
         callback_url=callback_url,
         created_at=now,
@@ -349,6 +347,10 @@ def create(
         )
         for idx, plan in enumerate(result.chunks)
     )
-    credits.reserve(session, user.id, task.id, task.total)
+    session.add_all(
+        TaskRegistryVersion(task_id=task.id, registry_version_id=version_id)
+        for version_id in catalog.registry_version_ids(task.check_facts)
+    )
+    credits.reserve(session, user.id, task.id, task.total * task.check_count)
     session.flush()
     return task

@@ -26,7 +26,7 @@ from numcheck.storage import blobs as blob_keys
 from numcheck.storage import db
 from numcheck.storage.models import Task, utcnow
 from numcheck.storage.stores import Stores
-from numcheck.tasks import webhooks
+from numcheck.tasks import catalog, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,14 @@ class TaskLifecycle:
         once; the upload and the chunk parts go after the commit."""
         assert task.status == TaskStatus.PROCESSING, task.status
         task.status, task.updated_at, task.finalize_leased_until = TaskStatus.EXPORTED, at, None
-        credits.charge_export(session, task.user_id, task.id, task.total, task.success)
+        # One credit a line that got an answer, for each check that answered it.
+        per_line = task.check_count
+        credits.charge_export(
+            session, task.user_id, task.id, task.total * per_line, task.success * per_line
+        )
         webhooks.owe(session, task)
-        task_id, version_id = task.id, task.registry_version_id
-        db.after_commit(session, lambda: self._delete_work(task_id, version_id))
+        task_id, registries = task.id, bool(catalog.registry_version_ids(task.check_facts))
+        db.after_commit(session, lambda: self._delete_work(task_id, registries))
         log.info("task exported task_id=%s", task.id)
 
     def fail(self, session: Session, task: Task, message: str) -> None:
@@ -76,25 +80,25 @@ class TaskLifecycle:
 
     def _end(self, session: Session, task: Task, status: TaskStatus, message: str) -> None:
         if task.status.is_active:  # its reservation is still held
-            credits.release(session, task.user_id, task.id, task.total)
+            credits.release(session, task.user_id, task.id, task.total * task.check_count)
         task.status, task.message, task.updated_at = status, message, utcnow()
         webhooks.owe(session, task)
-        task_id, version_id = task.id, task.registry_version_id
-        db.after_commit(session, lambda: self._delete_files(task_id, version_id))
+        task_id, registries = task.id, bool(catalog.registry_version_ids(task.check_facts))
+        db.after_commit(session, lambda: self._delete_files(task_id, registries))
 
-    def _delete_work(self, task_id: str, registry_version_id: int | None) -> None:
+    def _delete_work(self, task_id: str, registries: bool) -> None:
         """An exported task's upload and chunk parts; its result stays."""
         self._stores.blobs.delete_prefix(blob_keys.parts_prefix(task_id))
         self._stores.blobs.delete(blob_keys.upload_key(task_id))
-        self._collect_registry_version(registry_version_id)
+        self._collect_registry_versions(registries)
 
-    def _delete_files(self, task_id: str, registry_version_id: int | None) -> None:
+    def _delete_files(self, task_id: str, registries: bool) -> None:
         """Every blob of an ended task: its upload, chunk parts and result."""
         self._stores.blobs.delete(blob_keys.upload_key(task_id))
         self._stores.blobs.delete_prefix(blob_keys.parts_prefix(task_id))
         self._stores.blobs.delete(blob_keys.result_key(task_id))
-        self._collect_registry_version(registry_version_id)
+        self._collect_registry_versions(registries)
 
-    def _collect_registry_version(self, registry_version_id: int | None) -> None:
-        if registry_version_id is not None:  # a replaced version may have waited for this task
+    def _collect_registry_versions(self, registries: bool) -> None:
+        if registries:  # a replaced version may have waited for this task
             registry_versions.collect_unused(self._stores)

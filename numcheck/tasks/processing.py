@@ -7,7 +7,6 @@ when a chunk goes from pending to done, in one transaction.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from sqlalchemy import func, select, update
@@ -16,7 +15,7 @@ from numcheck.states import ChunkStatus, TaskStatus
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage import db
 from numcheck.storage.models import Chunk, Task, utcnow
-from numcheck.tasks import resultfile, status
+from numcheck.tasks import catalog, resultfile, status
 from numcheck.tasks.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -43,8 +42,7 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
             return False
         context.lifecycle.start(task)
         start, end, first_line = chunk.start_byte, chunk.end_byte, chunk.first_line
-        task_type, region = task.task_type, task.default_region
-        registry_version_id, check_facts = task.registry_version_id, task.check_facts
+        region, check_facts = task.default_region, task.check_facts
         has_ids = task.id_column is not None
 
     try:
@@ -62,7 +60,7 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
             (line_no, number) for (line_no, _), (number, _, _) in zip(numbered, parts, strict=True)
         ]
         ids = [identifier for _, _, identifier in parts]
-    check = context.checks.for_task(task_type, registry_version_id, check_facts)
+    check = context.checks.for_task(check_facts)
     result = check.check_batch([line for _, line in numbered], region)
     success, failure = resultfile.write_parts(
         stores.blobs, task_id, idx, numbered, result.outcomes, ids
@@ -120,13 +118,12 @@ def finalize(context: WorkerContext, task_id: str, lease_token: str) -> None:
         exported_at = utcnow()
         summary = status.status_body(task)
         summary.update(status=str(TaskStatus.EXPORTED), updated_at=status.rfc3339(exported_at))
-        summary["check"] = json.loads(task.check_facts or "{}")
+        summary["check"] = catalog.summary_facts(task.task_type, task.check_facts)
         # Lines the compiled path handed to the phonenumbers reference (ideally none).
         summary["check"]["reference_fallbacks"] = session.scalar(
             select(func.coalesce(func.sum(Chunk.fallbacks), 0)).where(Chunk.task_id == task_id)
         )
-        chunk_count, task_type = task.chunk_count, task.task_type
-        registry_version_id, check_facts = task.registry_version_id, task.check_facts
+        chunk_count, check_facts = task.chunk_count, task.check_facts
         id_column = task.id_column
 
     key = blob_keys.result_key(task_id)
@@ -136,7 +133,7 @@ def finalize(context: WorkerContext, task_id: str, lease_token: str) -> None:
             out,
             task_id,
             chunk_count,
-            context.checks.for_task(task_type, registry_version_id, check_facts).columns,
+            context.checks.for_task(check_facts).columns,
             summary,
             id_column,
         )

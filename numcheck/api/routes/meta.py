@@ -66,6 +66,7 @@ def account(
     summary="The checks you may use as task_type",
 )
 def list_checks(session: SessionDep, user: CurrentUser) -> list[CheckInfo]:
+    """Each may be a task_type alone, or several together: `validate,htx`."""
     mine = catalog.available(session, user)
     return [
         CheckInfo(name=c.name, description=c.description, columns=["Number", *c.columns])
