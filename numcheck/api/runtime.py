@@ -12,6 +12,7 @@ from numcheck.accounts.limits import (
     RedisRateLimiter,
     UploadSlots,
 )
+from numcheck.services.lookup import Lookups
 from numcheck.storage.stores import Stores
 from numcheck.tasks.lifecycle import TaskLifecycle
 
@@ -28,6 +29,7 @@ class Runtime:
     sweeper: Waker
     rate_limiter: RateLimiter
     upload_slots: UploadSlots
+    lookups: Lookups
 
     @classmethod
     def start(
@@ -50,4 +52,5 @@ class Runtime:
             sweeper=sweeper,
             rate_limiter=limiter,
             upload_slots=UploadSlots(settings.max_uploads_in_flight),
+            lookups=Lookups(stores),
         )

@@ -15,6 +15,7 @@ from numcheck.accounts.credits import MAX_CREDITS
 from numcheck.accounts.users import NAME_RULE
 from numcheck.registries.loading import LoadReport
 from numcheck.services.accounts import UserAccount
+from numcheck.services.lookup import Answer
 from numcheck.storage.models import ApiKey, AuditEntry, Registry, RegistryVersion, Task, User
 from numcheck.tasks import status
 from numcheck.tasks.status import rfc3339
@@ -115,6 +116,41 @@ class Health(BaseModel):
     rate_limiter: Literal["ok", "degraded"] = Field(
         description="`degraded`: its Redis is unreachable and requests are not rate-limited."
     )
+
+
+class LookupRequest(BaseModel):
+    """A real-time lookup: numbers checked in the request, with a task's checks and credits."""
+
+    numbers: list[str] = Field(
+        description="The lines to check, as a file's lines would be (at most 1,000: 413 above).",
+        json_schema_extra={"maxItems": 1000, "minItems": 1},
+    )
+    task_type: str = Field(
+        min_length=1, description="`validate`, a registry's name, or several separated by commas."
+    )
+    default_region: str | None = Field(
+        None, description="ISO 3166-1 alpha-2: national-format numbers are read as its."
+    )
+
+
+class LookupResult(BaseModel):
+    """One number's answer: the fields of its results.csv row (`Number`, `valid`, …, a
+    registry's name), or `failure` with the reason failed.csv would give."""
+
+    model_config = ConfigDict(extra="allow")
+
+    input: str = Field(description="The line as sent.")
+    failure: str | None = Field(None, description="Why it is not a phone number.")
+
+    @classmethod
+    def of(cls, answer: Answer) -> LookupResult:
+        if answer.failure is not None:
+            return cls(input=answer.input, failure=answer.failure)
+        return cls(input=answer.input, **(answer.fields or {}))
+
+
+class LookupAnswer(BaseModel):
+    results: list[LookupResult] = Field(description="One per number, in the order sent.")
 
 
 # -- accounts --------------------------------------------------------------------------------

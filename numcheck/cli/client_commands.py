@@ -1,4 +1,4 @@
-"""Client commands: submit, status, download, checks — over the wire contract only.
+"""Client commands: submit, status, download, checks, lookup — over the wire contract only.
 
 Server and key come from --server/--api-key, else NUMCHECK_SERVER/NUMCHECK_API_KEY, else the
 config file (~/.config/numcheck/client.toml: `server = "..."`, `api_key = "..."`).
@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from numcheck.client import Client, NumcheckClientError, Task, TaskFailed
 from numcheck.client import errors as client_errors
@@ -233,6 +234,38 @@ def checks(
             print(f"{check['name']}\t{','.join(check['columns'])}\t{check['description']}")
 
 
+def lookup(
+    numbers: Annotated[list[str], typer.Argument(help="Numbers to check now (up to 1,000).")],
+    task_type: Annotated[
+        str, typer.Option("--type", "-t", help="A check, or several: validate,htx.")
+    ] = "validate",
+    default_region: Annotated[
+        str | None, typer.Option(help="Region for national-format numbers.")
+    ] = None,
+    server: ServerOption = None,
+    api_key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check numbers now, in the request (no task): one row each, in order."""
+    with _client(server, api_key) as client:
+        try:
+            results = client.lookup(numbers, task_type, default_region=default_region)
+        except NumcheckClientError as exc:
+            raise _fail(exc) from None
+    if as_json:
+        print(json.dumps(results))
+        return
+    columns = list(dict.fromkeys(name for result in results for name in result))
+    if out.is_terminal:
+        table = Table(*columns)
+        for result in results:
+            table.add_row(*(Text(result.get(name, "")) for name in columns))
+        out.print(table)
+    else:
+        for row in ([*columns], *([r.get(n, "") for n in columns] for r in results)):
+            print("\t".join(value.replace("\t", " ").replace("\n", " ") for value in row))
+
+
 def register(app: typer.Typer) -> None:
-    for command in (submit, status, download, checks):
+    for command in (submit, status, download, checks, lookup):
         app.command(rich_help_panel="Client (talks to a server)")(command)

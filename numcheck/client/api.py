@@ -121,6 +121,23 @@ class Client:
         ).json()
         return body
 
+    def lookup(
+        self,
+        numbers: Iterable[str],
+        checks: str = "validate",
+        *,
+        default_region: str | None = None,
+    ) -> list[dict[str, str]]:
+        """Check up to 1,000 numbers now, in the request: one dict per number, in order, with
+        `input` and the fields of its results.csv row, or `input` and `failure`."""
+        body: dict[str, Any] = {"numbers": list(numbers), "task_type": checks}
+        if default_region is not None:
+            body["default_region"] = default_region
+        answer: dict[str, list[dict[str, str]]] = self._request(
+            "POST", "/v1/lookup", json=body
+        ).json()
+        return answer["results"]
+
     def checks(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self._request("GET", "/v1/checks").json()
         return found

@@ -300,12 +300,7 @@ def create(
     """Validate the form, finish the upload, add the task and its chunks and reserve its
     credits (caller commits; an error leaves nothing)."""
     checks_run = catalog.resolve(session, user, task_type)
-    if default_region is not None:
-        default_region = default_region.strip().upper() or None
-    if default_region is not None and not numbers.is_supported_region(default_region):
-        raise errors.InvalidRequest(
-            "default_region must be an ISO 3166-1 alpha-2 region code, such as US or DE."
-        )
+    default_region = numbers.default_region(default_region)
     upload.check_read_under(default_region)
     if callback_url is not None:
         callback_url = webhooks.check_callback_url(callback_url, allow_private_callbacks)
