@@ -11,13 +11,14 @@ are built before the clock starts, and the time that took is printed apart.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -46,17 +47,9 @@ def cache_dir_of(data_dir: Path, env: dict[str, str]) -> Path:
     return Path(configured) if configured else data_dir / "cache"
 
 
-def run_task(
-    path: Path,
-    data_dir: Path,
-    env: dict[str, str],
-    check: Callable[[dict], None] = lambda status: None,
-) -> float:
-    """Start a server and time one task from upload start to exported; `check` then looks at
-    its final status (and may fetch the result) while the server still runs. The validator
-    cache is warmed first (outside the timing): a first task after an install pays the tables'
-    build once, which is not what this measures."""
-    warm_validator_cache(cache_dir_of(data_dir, env))
+@contextlib.contextmanager
+def serving(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """A `numcheck serve` on `data_dir` with `env` for the block: its base URL and admin key."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "numcheck", "serve", "--port", str(port)],
@@ -70,33 +63,53 @@ def run_task(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        deadline = time.monotonic() + 60
+        while True:
             try:
                 if httpx.get(f"{base}/healthz").status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.1)
-        key = (data_dir / "admin-key.txt").read_text().strip()
-        with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=600) as client:
-            started = time.perf_counter()
-            with open(path, "rb") as handle:
-                created = client.post(
-                    "/v1/tasks", files={"file": ("n.txt", handle)}, data={"task_type": "validate"}
-                )
-            created.raise_for_status()
-            task_id = created.json()["task_id"]
-            while True:
-                body = client.get(f"/v1/tasks/{task_id}").json()
-                if body["status"] == "exported":
-                    seconds = time.perf_counter() - started
-                    check(body)
-                    return seconds
-                if body["status"] not in ("pending", "processing"):
-                    raise SystemExit(f"task ended {body['status']}: {body.get('message')}")
-                time.sleep(0.05)
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the server did not start")
+            time.sleep(0.1)
+        yield base, (data_dir / "admin-key.txt").read_text().strip()
     finally:
         server.terminate()
         server.wait()
+
+
+def run_task(
+    path: Path,
+    data_dir: Path,
+    env: dict[str, str],
+    check: Callable[[dict], None] = lambda status: None,
+) -> float:
+    """Start a server and time one task from upload start to exported; `check` then looks at
+    its final status (and may fetch the result) while the server still runs. The validator
+    cache is warmed first (outside the timing): a first task after an install pays the tables'
+    build once, which is not what this measures."""
+    warm_validator_cache(cache_dir_of(data_dir, env))
+    with (
+        serving(data_dir, env) as (base, key),
+        httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=600) as client,
+    ):
+        started = time.perf_counter()
+        with open(path, "rb") as handle:
+            created = client.post(
+                "/v1/tasks", files={"file": ("n.txt", handle)}, data={"task_type": "validate"}
+            )
+        created.raise_for_status()
+        task_id = created.json()["task_id"]
+        while True:
+            body = client.get(f"/v1/tasks/{task_id}").json()
+            if body["status"] == "exported":
+                seconds = time.perf_counter() - started
+                check(body)
+                return seconds
+            if body["status"] not in ("pending", "processing"):
+                raise SystemExit(f"task ended {body['status']}: {body.get('message')}")
+            time.sleep(0.05)
 
 
 def main() -> None:

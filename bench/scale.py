@@ -111,45 +111,13 @@ class Recovery:
 def measure_recovery(path: Path, expected: list[str], broker: str, tmp: Path) -> Recovery:
     """Two worker processes; one is killed with -9 (its whole process group) once a third of the
     lines are counted. Default leases, as deployed."""
-    with cluster(2, broker, tmp / "data-recovery") as (data_dir, env, processes):
-        port = e2e.free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "numcheck", "serve", "--port", str(port)],
-            env={
-                **os.environ,
-                "NUMCHECK_DATA_DIR": str(data_dir),
-                "NUMCHECK_LOG_LEVEL": "WARNING",
-                **env,
-            },
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            with (
-                serving(f"http://127.0.0.1:{port}", data_dir) as client,
-                psycopg.connect(conninfo(env), autocommit=True) as db,
-            ):
-                return kill_one_and_watch(client, db, processes[0], path, expected)
-        finally:
-            server.terminate()
-            server.wait()
-
-
-@contextmanager
-def serving(base: str, data_dir: Path) -> Iterator[httpx.Client]:
-    """A client of the server at `base` once it answers, with the admin key it created."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit("the server did not start")
-        time.sleep(0.1)
-    key = (data_dir / "admin-key.txt").read_text().strip()
-    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=600) as client:
-        yield client
+    with (
+        cluster(2, broker, tmp / "data-recovery") as (data_dir, env, processes),
+        e2e.serving(data_dir, env) as (base, key),
+        httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=600) as client,
+        psycopg.connect(conninfo(env), autocommit=True) as db,
+    ):
+        return kill_one_and_watch(client, db, processes[0], path, expected)
 
 
 def kill_one_and_watch(

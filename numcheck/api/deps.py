@@ -16,7 +16,8 @@ from numcheck.storage.models import User
 _KEY_PARAMETERS = {"api_key", "apikey", "key", "x-api-key", "x_api_key", "token", "access_token"}
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: a plain attribute read, not worth a hop to the thread pool (a sync dependency's)
     runtime: Runtime = request.app.state.runtime
     return runtime
 
