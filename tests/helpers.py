@@ -189,7 +189,35 @@ def fresh_postgres() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-_redis_databases_in_use: set[int] = set()
+@contextmanager
+def _redis_database() -> Iterator[int]:
+    """A Redis database number no other live test holds, in this process or another (two
+    test runs at once): claimed with SET NX in database 0, released afterwards."""
+    import redis
+
+    claims = redis.Redis(host="127.0.0.1", port=6379, db=0, socket_timeout=5)
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            for number in random.sample(range(1, 16), 15):
+                if claims.set(f"numcheck-test:redis-db:{number}", token, nx=True, ex=3600):
+                    break
+            else:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("every Redis test database is claimed")
+                time.sleep(0.5)
+                continue
+            break
+    except redis.RedisError as exc:
+        service_unavailable("Redis at 127.0.0.1:6379", exc)
+    try:
+        yield number
+    finally:
+        key = f"numcheck-test:redis-db:{number}"
+        with contextlib.suppress(redis.RedisError):
+            if claims.get(key) == token.encode():
+                claims.delete(key)
 
 
 @contextmanager
@@ -200,16 +228,12 @@ def broker(kind: str) -> Iterator[str]:
 
         # One database number per live broker: two clusters sharing one would take each other's
         # messages (and a worker of the other's database acks them as unknown work).
-        number = random.choice(sorted(set(range(1, 15)) - _redis_databases_in_use))
-        _redis_databases_in_use.add(number)
-        try:
+        with _redis_database() as number:
             try:
                 redis.Redis(host="127.0.0.1", port=6379, db=number, socket_timeout=5).flushdb()
             except redis.RedisError as exc:
                 service_unavailable("Redis at 127.0.0.1:6379", exc)
             yield f"redis://127.0.0.1:6379/{number}"
-        finally:
-            _redis_databases_in_use.discard(number)
         return
     vhost = f"numcheck-test-{uuid.uuid4().hex[:12]}"
     created = subprocess.run(
