@@ -213,5 +213,10 @@ class Settings(BaseSettings):
         return (self.cache_dir or self.data_dir / "cache").resolve()
 
     @property
+    def spool_dir(self) -> Path:
+        """Uploads as they arrive, in anonymous temporary files (gone when closed)."""
+        return self.data_dir.resolve() / "spool"
+
+    @property
     def blob_dir(self) -> Path:
         return self.data_dir.resolve() / "blobs"

@@ -107,6 +107,12 @@ class ResultUnavailable(NumcheckError):
     code = "result_unavailable"
 
 
+class TaskNotFinished(NumcheckError):
+    """The task is still running: its results are there once it is exported."""
+
+    code = "task_not_finished"
+
+
 class UserNotFound(NumcheckError):
     """No such user."""
 

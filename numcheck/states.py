@@ -28,6 +28,24 @@ ACTIVE: frozenset[TaskStatus] = frozenset({TaskStatus.PENDING, TaskStatus.PROCES
 TERMINAL: frozenset[TaskStatus] = frozenset(set(TaskStatus) - ACTIVE)
 
 
+class ResultFormat(enum.StrEnum):
+    """The file format of a task's results (and failures), chosen at upload."""
+
+    CSV = "csv"
+    XLSX = "xlsx"
+    JSONL = "jsonl"
+
+    @classmethod
+    def parse(cls, text: str | None) -> ResultFormat:
+        from numcheck import errors
+
+        try:
+            return cls((text or "csv").strip().lower())
+        except ValueError:
+            known = ", ".join(cls)
+            raise errors.InvalidRequest(f"result_format must be one of {known}.") from None
+
+
 class ChunkStatus(enum.StrEnum):
     PENDING = "pending"
     DONE = "done"  # its result parts are written and counted

@@ -37,6 +37,7 @@ STATUS: dict[type[errors.NumcheckError], int] = {
     errors.RegistryNotFound: 404,
     errors.InsufficientCredits: 402,
     errors.CreditsUnlimited: 409,
+    errors.TaskNotFinished: 409,
     errors.IdempotencyInProgress: 409,
     errors.RegistryKeyMismatch: 409,
     errors.IdempotencyMismatch: 422,

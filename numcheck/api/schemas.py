@@ -365,14 +365,31 @@ def multipart_body(
 
 TASK_FORM = multipart_body(
     {
-        "file": {"type": "string", "format": "binary", "description": "One number a line."},
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "One number a line; a CSV/TSV file (any of , ; tab |); or an XLSX "
+            "workbook; gzip-compressed text too.",
+        },
         "task_type": {
             "type": "string",
             "description": "`validate`, a registry's name, or several separated by commas.",
         },
         "default_region": {"type": "string", "description": "ISO 3166-1 alpha-2, e.g. US."},
-        "column": {"type": "string", "description": "CSV: the numbers' column (before file)."},
-        "id_column": {"type": "string", "description": "CSV: passed through to results."},
+        "column": {"type": "string", "description": "CSV/XLSX: the numbers' column."},
+        "id_column": {"type": "string", "description": "CSV/XLSX: passed through to results."},
+        "delimiter": {
+            "type": "string",
+            "enum": [",", ";", "\t", "|", "comma", "semicolon", "tab", "pipe"],
+            "description": "CSV: the delimiter (default: found from the first rows).",
+        },
+        "sheet": {"type": "string", "description": "XLSX: the sheet (default: the first)."},
+        "result_format": {"type": "string", "enum": ["csv", "xlsx", "jsonl"], "default": "csv"},
+        "include_failed": {
+            "type": "boolean",
+            "default": False,
+            "description": "One results file with a row for every line, failures included.",
+        },
         "callback_url": {"type": "string", "description": "POSTed the status at the end."},
     },
     ["file", "task_type"],

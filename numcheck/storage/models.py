@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from numcheck.states import ChunkStatus, IdempotencyState, LedgerKind, TaskStatus
+from numcheck.states import ChunkStatus, IdempotencyState, LedgerKind, ResultFormat, TaskStatus
 
 StateT = TypeVar("StateT", bound=enum.StrEnum)
 
@@ -110,6 +110,11 @@ class Task(Base):
     # JSON {"checks": [{"name", "facts", "registry_version_id"}]}: what each check answers from.
     check_facts: Mapped[str | None] = mapped_column(Text, nullable=True)
     id_column: Mapped[str | None] = mapped_column(String(100), nullable=True)  # CSV passthrough
+    result_format: Mapped[ResultFormat] = mapped_column(
+        StoredEnum(ResultFormat, 8), default=ResultFormat.CSV, server_default="csv"
+    )
+    # One results file with a row for every input line, failures included (no failed.*).
+    include_failed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     finalize_lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     finalize_leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -16,11 +16,11 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from numcheck import csvinput, errors, ids, numbers
+from numcheck import errors, ids, numbers
 from numcheck.accounts import credits, limits
 from numcheck.config import Settings
 from numcheck.csvinput import CsvToCanonical
-from numcheck.states import ChunkStatus, TaskStatus
+from numcheck.states import ChunkStatus, ResultFormat, TaskStatus
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import Chunk, Task, TaskRegistryVersion, User, utcnow
@@ -101,7 +101,7 @@ class UploadIntake:
 
     def _take(self, lines: LineIndex) -> None:
         if self._csv is not None:
-            lines = LineIndex(self._csv.take(lines))
+            lines = self._csv.take_lines(lines)
         self._account(lines)
 
     def _account(self, lines: LineIndex) -> None:
@@ -229,10 +229,10 @@ class PendingUpload:
         out = self._stack.enter_context(blobs.writer(blob_keys.upload_key(self.task_id)))
         self._intake = UploadIntake(out, limits, csv_input)
         self._limits = limits
-        self._csv = csv_input
         self._head = b""
         self._inflater: GzipInflater | None = None
         self._started = False
+        self._result: IntakeResult | None = None
 
     def feed(self, data: bytes) -> None:
         self.sha256.update(data)
@@ -249,6 +249,9 @@ class PendingUpload:
             self._inflater.feed(data)
 
     def finish(self) -> IntakeResult:
+        """Read the last bytes and publish the blob (once: later calls answer the same)."""
+        if self._result is not None:
+            return self._result
         if not self._started and self._head:
             self._started = True
             self._intake.feed(self._head)
@@ -256,16 +259,8 @@ class PendingUpload:
             self._inflater.finish()
         result = self._intake.finish()
         self._stack.close()  # publishes the blob
+        self._result = result
         return result
-
-    def check_read_under(self, default_region: str | None) -> None:
-        """A CSV file's header row and numbers' column were chosen under the default region
-        known when the file began: a region sent after the file would change how it reads."""
-        if self._csv is not None and self._csv.default_region != default_region:
-            raise errors.InvalidRequest(
-                "Send the 'default_region' field before the file: a CSV file's header row and "
-                "numbers' column are read under it."
-            )
 
     def discard(self) -> None:
         """Drop the upload, whether or not it was published."""
@@ -273,16 +268,6 @@ class PendingUpload:
             self._stack.__exit__(errors.NumcheckError, errors.NumcheckError("discarded"), None)
         finally:
             self._blobs.delete(blob_keys.upload_key(self.task_id))
-
-
-def csv_input_for(fields: dict[str, str], filename: str) -> CsvToCanonical | None:
-    """CSV handling for an upload, from its file name and the fields sent before the file."""
-    return csvinput.for_file(
-        filename,
-        column=fields.get("column"),
-        id_column=fields.get("id_column"),
-        default_region=fields.get("default_region"),
-    )
 
 
 def create(
@@ -296,12 +281,13 @@ def create(
     id_column: str | None = None,
     callback_url: str | None = None,
     allow_private_callbacks: bool = False,
+    result_format: ResultFormat = ResultFormat.CSV,
+    include_failed: bool = False,
 ) -> Task:
     """Validate the form, finish the upload, add the task and its chunks and reserve its
     credits (caller commits; an error leaves nothing)."""
     checks_run = catalog.resolve(session, user, task_type)
     default_region = numbers.default_region(default_region)
-    upload.check_read_under(default_region)
     if callback_url is not None:
         callback_url = webhooks.check_callback_url(callback_url, allow_private_callbacks)
     result = upload.finish()
@@ -320,6 +306,8 @@ def create(
         chunks_done=0,
         check_facts=catalog.record(checks_run),
         id_column=id_column,
+        result_format=result_format,
+        include_failed=include_failed,
         callback_url=callback_url,
         created_at=now,
         updated_at=now,

@@ -8,6 +8,7 @@ when a chunk goes from pending to done, in one transaction.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import func, select, update
 
@@ -44,6 +45,7 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
         start, end, first_line = chunk.start_byte, chunk.end_byte, chunk.first_line
         region, check_facts = task.default_region, task.check_facts
         has_ids = task.id_column is not None
+        layout_of = _layout_of(task)
 
     try:
         raw = stores.blobs.read_range(blob_keys.upload_key(task_id), start, end)
@@ -63,7 +65,7 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
     check = context.checks.for_task(check_facts)
     result = check.check_batch([line for _, line in numbered], region)
     success, failure = resultfile.write_parts(
-        stores.blobs, task_id, idx, numbered, result.outcomes, ids
+        stores.blobs, task_id, idx, numbered, result.outcomes, ids, layout_of(check.columns)
     )
     fallbacks = result.stats.get("fallbacks", 0)
 
@@ -103,6 +105,19 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
     return last
 
 
+def _layout_of(task: Task) -> Callable[[Sequence[str]], resultfile.Layout]:
+    """The task's result layout, once its check's columns are known (read while the task row
+    is at hand: the work itself runs outside the transaction)."""
+    id_column, result_format, include_failed = (
+        task.id_column,
+        task.result_format,
+        task.include_failed,
+    )
+    return lambda columns: resultfile.Layout(
+        tuple(columns), id_column, result_format, include_failed
+    )
+
+
 def finalize(context: WorkerContext, task_id: str, lease_token: str) -> None:
     """Stream the parts into the result zip and export the task (once)."""
     stores = context.stores
@@ -124,7 +139,7 @@ def finalize(context: WorkerContext, task_id: str, lease_token: str) -> None:
             select(func.coalesce(func.sum(Chunk.fallbacks), 0)).where(Chunk.task_id == task_id)
         )
         chunk_count, check_facts = task.chunk_count, task.check_facts
-        id_column = task.id_column
+        layout_of = _layout_of(task)
 
     key = blob_keys.result_key(task_id)
     with stores.blobs.writer(key) as out:
@@ -133,9 +148,8 @@ def finalize(context: WorkerContext, task_id: str, lease_token: str) -> None:
             out,
             task_id,
             chunk_count,
-            context.checks.for_task(check_facts).columns,
+            layout_of(context.checks.for_task(check_facts).columns),
             summary,
-            id_column,
         )
 
     with stores.sessions.begin() as session:

@@ -1,9 +1,11 @@
 """A chunk's result rows, and the zip they are assembled into.
 
-Each chunk renders its rows as CSV and compresses them in the worker that checked it (a
-deflate segment with the CRC-32 and length of its plain bytes); the finalize lays the segments
-end to end in the zip's entries, in input order, without compressing anything again. So the
-zip's cost is spread over the workers instead of falling on one process at the end.
+Each chunk renders its rows in the task's result format (CSV, JSON Lines, or the rows of an
+XLSX sheet) and compresses them in the worker that checked it (a deflate segment with the CRC-32
+and length of its plain bytes); the finalize lays the segments end to end in the zip's entries,
+in input order, without compressing anything again. So the zip's cost is spread over the workers
+instead of falling on one process at the end. An XLSX workbook is itself a zip: its sheet entry
+is assembled the same way (xlsxoutput.py), then the workbook goes into the result zip.
 """
 
 from __future__ import annotations
@@ -12,12 +14,17 @@ import csv
 import io
 import json
 import struct
-from collections.abc import Iterable, Sequence
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from numcheck.checks import Failure, Outcome
+from numcheck.states import ResultFormat
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
+from numcheck.tasks import xlsxoutput
 from numcheck.tasks.zipwriter import Segment, ZipWriter
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -50,31 +57,103 @@ def _csv_line(values: Iterable[object]) -> str:
     return buffer.getvalue()
 
 
+@dataclass(frozen=True)
+class Layout:
+    """What a task's result files hold and how they are written."""
+
+    columns: tuple[str, ...]  # the check's columns, after Number
+    id_column: str | None = None  # a CSV column passed through, last but one
+    result_format: ResultFormat = ResultFormat.CSV
+    include_failed: bool = False  # failures as rows of the results file, with a reason
+
+    @property
+    def results_header(self) -> tuple[str, ...]:
+        failure = ("failure",) if self.include_failed else ()
+        return ("Number", *self.columns, *self._extra, *failure)
+
+    @property
+    def failed_header(self) -> tuple[str, ...]:
+        return ("line", "input", "reason", *self._extra)
+
+    @property
+    def _extra(self) -> tuple[str, ...]:
+        return (neutralise(self.id_column),) if self.id_column else ()
+
+    def file_name(self, kind: str) -> str:
+        return f"{kind}.{self.result_format.value}"
+
+
+CONTENT_TYPES = {
+    ResultFormat.CSV: "text/csv; charset=utf-8",
+    ResultFormat.JSONL: "application/x-ndjson; charset=utf-8",
+    ResultFormat.XLSX: xlsxoutput.CONTENT_TYPE,
+}
+
+
 def write_parts(
     blobs: BlobStore,
     task_id: str,
     chunk: int,
     numbered_lines: Sequence[tuple[int, str]],
     outcomes: Sequence[Outcome],
-    ids: Sequence[str] | None = None,
+    ids: Sequence[str] | None,
+    layout: Layout,
 ) -> tuple[int, int]:
     """Write a chunk's result rows and failures to their deterministic keys; return counts."""
     extra = [(neutralise(i),) for i in ids] if ids is not None else None
     rows: list[Sequence[str]] = []
     failures: list[Sequence[str]] = []
+    blank = ("",) * len(layout.columns)
+    failed_count = 0
     for n, ((line_no, line), outcome) in enumerate(zip(numbered_lines, outcomes, strict=True)):
         passthrough = extra[n] if extra is not None else ()
         if isinstance(outcome, Failure):
-            failures.append((str(line_no), neutralise(line.strip()), outcome.reason, *passthrough))
+            failed_count += 1
+            echoed = neutralise(line.strip())
+            if layout.include_failed:
+                rows.append((echoed, *blank, *passthrough, outcome.reason))
+            else:
+                failures.append((str(line_no), echoed, outcome.reason, *passthrough))
+        elif layout.include_failed:
+            rows.append((*outcome, *passthrough, ""))
         else:
             rows.append((*outcome, *passthrough) if passthrough else outcome)
-    _write_part(blobs, blob_keys.part_key(task_id, chunk, "results"), csv_text(rows))
-    _write_part(blobs, blob_keys.part_key(task_id, chunk, "failed"), csv_text(failures))
-    return len(rows), len(failures)
+    fmt = layout.result_format
+    _write_part(
+        blobs,
+        blob_keys.part_key(task_id, chunk, "results"),
+        _render(rows, layout.results_header, fmt),
+    )
+    _write_part(
+        blobs,
+        blob_keys.part_key(task_id, chunk, "failed"),
+        _render(failures, layout.failed_header, fmt),
+    )
+    return len(numbered_lines) - failed_count, failed_count
 
 
-def _write_part(blobs: BlobStore, key: str, text: str) -> None:
-    segment = Segment.of(text.encode("utf-8"))
+def _render(rows: Sequence[Sequence[str]], header: Sequence[str], fmt: ResultFormat) -> bytes:
+    if fmt is ResultFormat.CSV:
+        return csv_text(rows).encode("utf-8")
+    if fmt is ResultFormat.JSONL:
+        return jsonl_text(rows, header).encode("utf-8")
+    return xlsxoutput.sheet_rows(rows).encode("utf-8")
+
+
+def jsonl_text(rows: Iterable[Sequence[str]], header: Sequence[str]) -> str:
+    """One JSON object a row, keyed by the header; a failure's `line` is a number."""
+    numbered = header[0] == "line"
+    lines = []
+    for row in rows:
+        record: dict[str, object] = dict(zip(header, row, strict=True))
+        if numbered:
+            record["line"] = int(row[0])
+        lines.append(json.dumps(record, ensure_ascii=False))
+    return "".join(line + "\n" for line in lines)
+
+
+def _write_part(blobs: BlobStore, key: str, data: bytes) -> None:
+    segment = Segment.of(data)
     with blobs.writer(key) as out:
         out.write(_PART_HEADER.pack(_PART_MAGIC, segment.crc, segment.size))
         out.write(segment.deflated)
@@ -93,23 +172,64 @@ def write_zip(
     out: BinaryIO,
     task_id: str,
     chunk_count: int,
-    columns: Sequence[str],
+    layout: Layout,
     summary: dict[str, Any],
-    id_column: str | None = None,
 ) -> None:
-    """Lay the parts of every chunk, in input order, into results.csv and failed.csv."""
-    extra = (neutralise(id_column),) if id_column else ()
+    """Lay the parts of every chunk, in input order, into the results file and, unless the
+    failures are among the results, the failed file; then summary.json."""
     archive = ZipWriter(out)
-    entries = [("results.csv", ("Number", *columns, *extra), "results")]
-    if summary["failure"]:
-        entries.append(("failed.csv", ("line", "input", "reason", *extra), "failed"))
-    for name, header, kind in entries:
-        archive.begin(name)
-        archive.write(_csv_line(header).encode("utf-8"))
-        for chunk in range(chunk_count):
-            archive.append(_read_part(blobs, blob_keys.part_key(task_id, chunk, kind)))
+    entries = [("results", layout.results_header)]
+    if summary["failure"] and not layout.include_failed:
+        entries.append(("failed", layout.failed_header))
+    for kind, header in entries:
+        parts = (
+            _read_part(blobs, blob_keys.part_key(task_id, n, kind)) for n in range(chunk_count)
+        )
+        archive.begin(layout.file_name(kind))
+        if layout.result_format is ResultFormat.XLSX:
+            _write_workbook(archive, header, parts)
+        else:
+            if layout.result_format is ResultFormat.CSV:
+                archive.write(_csv_line(header).encode("utf-8"))
+            for segment in parts:
+                archive.append(segment)
         archive.end()
     archive.begin("summary.json")
     archive.write((json.dumps(summary, indent=2) + "\n").encode("utf-8"))
     archive.end()
     archive.close()
+
+
+def _write_workbook(archive: ZipWriter, header: Sequence[str], parts: Iterator[Segment]) -> None:
+    """A workbook assembled from the parts in a temporary file, then copied into the entry."""
+    with tempfile.TemporaryFile() as workbook:
+        xlsxoutput.write_workbook(workbook, header, parts)
+        workbook.seek(0)
+        while piece := workbook.read(1 << 20):
+            archive.write(piece)
+
+
+_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
+_LOCAL_MAGIC = 0x04034B50
+_DEFLATED = 8
+_READ_STEP = 1 << 20
+
+
+def first_entry(zipped: BinaryIO) -> tuple[str, Iterator[bytes]]:
+    """The name and the inflated bytes of a result zip's first entry (the results file), read
+    front to back: no seeking, so it streams from S3 as from a file."""
+    fixed = zipped.read(_LOCAL_HEADER.size)
+    magic, _, _, method, *_, name_length, extra_length = _LOCAL_HEADER.unpack(fixed)
+    if magic != _LOCAL_MAGIC or method != _DEFLATED:
+        raise ValueError("not a result zip")
+    name = zipped.read(name_length).decode("ascii")
+    zipped.read(extra_length)
+
+    def inflated() -> Iterator[bytes]:
+        inflate = zlib.decompressobj(-15)
+        while not inflate.eof and (piece := zipped.read(_READ_STEP)):
+            if data := inflate.decompress(piece):
+                yield data
+        zipped.close()
+
+    return name, inflated()

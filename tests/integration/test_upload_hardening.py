@@ -142,23 +142,6 @@ def test_a_header_row_is_still_recognised(client: httpx.Client) -> None:
     assert created.json()["total"] == 2
 
 
-def test_default_region_after_a_csv_file_is_refused(
-    client: httpx.Client, hardening_server: Server
-) -> None:
-    """The header rule and the column choice read the CSV under default_region while it
-    streams: a region that arrives after the file would silently change how it was read."""
-    before = state(hardening_server)
-    body = (
-        field_part("task_type", "validate")
-        + file_part(b"015112345678,alice\n", "crm.csv")
-        + field_part("default_region", "DE")
-        + CLOSING
-    )
-    refused = post_raw(client, body)
-    assert_refused(refused, 400, "invalid_request", words="'default_region' field before the file")
-    assert state(hardening_server) == before
-
-
 @pytest.mark.parametrize(
     ("fields", "table"),
     [

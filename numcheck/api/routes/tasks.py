@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from numcheck import errors
+from numcheck import errors, states
 from numcheck.accounts import idempotency
 from numcheck.api import links, multipart
 from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
+from numcheck.api.headers import PRIVATE
 from numcheck.api.runtime import Runtime
 from numcheck.api.schemas import (
     ERROR_RESPONSES,
@@ -25,9 +27,12 @@ from numcheck.api.schemas import (
     TaskPage,
     TaskStatus,
 )
+from numcheck.states import ResultFormat
+from numcheck.storage import blobs as blob_keys
 from numcheck.storage import db
 from numcheck.storage.models import User
-from numcheck.tasks import intake, queries
+from numcheck.tasks import intake, queries, receiving, resultfile
+from numcheck.tasks.resultfile import CONTENT_TYPES
 
 router = APIRouter(prefix="/v1", tags=["tasks"], responses=ERROR_RESPONSES)
 
@@ -58,7 +63,17 @@ class _FileFingerprint:
 
 
 def _request_fingerprint(fields: dict[str, str], file_sha256: str) -> str:
-    names = ("task_type", "default_region", "column", "id_column", "callback_url")
+    names = (
+        "task_type",
+        "default_region",
+        "column",
+        "id_column",
+        "delimiter",
+        "sheet",
+        "result_format",
+        "include_failed",
+        "callback_url",
+    )
     return idempotency.fingerprint({name: fields.get(name) for name in names}, file_sha256)
 
 
@@ -98,28 +113,34 @@ async def _receive_task(
         if replay is not None:
             return await _replay(request, runtime, replay)
 
+    receiver: receiving.UploadReceiver | None = None
     upload: intake.PendingUpload | None = None
 
-    def open_upload(fields: dict[str, str], filename: str) -> intake.PendingUpload:
-        nonlocal upload
-        upload = intake.PendingUpload(
-            stores.blobs, _limits(runtime), intake.csv_input_for(fields, filename)
+    def open_receiver(fields: dict[str, str], filename: str) -> receiving.UploadReceiver:
+        nonlocal receiver
+        receiver = receiving.UploadReceiver(
+            stores.blobs, _limits(runtime), stores.settings.spool_dir, fields, filename
         )
-        return upload
+        return receiver
 
     try:
-        fields, _ = await multipart.stream_form(
-            request, file_field="file", open_sink=open_upload, before_file=("column", "id_column")
-        )
-        if upload is None:
+        fields, _ = await multipart.stream_form(request, file_field="file", open_sink=open_receiver)
+        if receiver is None:
             raise errors.InvalidRequest("Missing field file: attach the file of numbers.")
-        created = await run_in_threadpool(_create, runtime, user, upload, fields, idempotency_key)
+        choices = TaskChoices.of(fields)
+        upload = await run_in_threadpool(receiver.finish, fields)
+        created = await run_in_threadpool(
+            _create, runtime, user, upload, fields, choices, idempotency_key
+        )
     except BaseException:
         if upload is not None:
             await run_in_threadpool(upload.discard)
         if idempotency_key is not None:
             await run_in_threadpool(idempotency.abandon, stores, user.id, idempotency_key)
         raise
+    finally:
+        if receiver is not None:
+            await run_in_threadpool(receiver.close)
     request.state.task_id = created.task_id
     return created
 
@@ -134,11 +155,37 @@ async def _replay(request: Request, runtime: Runtime, replay: idempotency.Replay
     return JSONResponse(body, headers={"Idempotent-Replayed": "true"})
 
 
+@dataclass(frozen=True)
+class TaskChoices:
+    """The form's fields about the results (the ones about reading the file are the
+    receiver's), checked before the file is read."""
+
+    result_format: ResultFormat
+    include_failed: bool
+
+    @classmethod
+    def of(cls, fields: dict[str, str]) -> TaskChoices:
+        return cls(
+            ResultFormat.parse(fields.get("result_format")),
+            _flag(fields.get("include_failed"), "include_failed"),
+        )
+
+
+def _flag(value: str | None, name: str) -> bool:
+    text = (value or "false").strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise errors.InvalidRequest(f"{name} must be true or false.")
+
+
 def _create(
     runtime: Runtime,
     user: User,
     upload: intake.PendingUpload,
     fields: dict[str, str],
+    choices: TaskChoices,
     idempotency_key: str | None,
 ) -> TaskCreated:
     """The task, its chunks, its reservation and the idempotent answer, in one transaction of
@@ -155,6 +202,8 @@ def _create(
             id_column=fields.get("id_column") or None,
             callback_url=fields.get("callback_url") or None,
             allow_private_callbacks=settings.webhook_allow_private,
+            result_format=choices.result_format,
+            include_failed=choices.include_failed,
         )
         created = TaskCreated.of(task)
         if idempotency_key is not None:
@@ -245,6 +294,51 @@ def list_tasks(
     return TaskPage(
         tasks=[TaskStatus.of(task, links.result_url(request, runtime, task)) for task in tasks],
         next_cursor=next_cursor,
+    )
+
+
+RESULTS_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "The results file itself (CSV, XLSX or JSON Lines, as the task asked).",
+        "content": {media_type.split(";")[0]: {} for media_type in CONTENT_TYPES.values()},
+    },
+    409: {"model": ErrorBody, "description": "`task_not_finished`: the task is still running."},
+}
+
+
+@router.get(
+    "/tasks/{task_id}/results",
+    response_class=StreamingResponse,
+    responses=RESULTS_RESPONSES,
+    summary="The results file of an exported task, without the zip",
+)
+def get_task_results(
+    task_id: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
+) -> StreamingResponse:
+    """Streams `results.csv` (or `.xlsx`, `.jsonl`) out of the task's result zip, for people
+    and scripts that want one file; the zip stays the hosted contract's `result_url`."""
+    task = queries.get_owned(session, user.id, task_id)
+    request.state.task_id = task.id
+    if task.status.is_active:
+        raise errors.TaskNotFinished(
+            f"The task is {task.status}: its results are ready once it is exported."
+        )
+    blobs = runtime.stores.blobs
+    try:
+        if task.status != states.TaskStatus.EXPORTED:
+            raise FileNotFoundError
+        name, content = resultfile.first_entry(blobs.open(blob_keys.result_key(task.id)))
+    except FileNotFoundError:
+        raise errors.ResultUnavailable(
+            f"The task is {task.status}: it has no results to download."
+        ) from None
+    return StreamingResponse(
+        content,
+        media_type=CONTENT_TYPES[task.result_format],
+        headers={
+            **PRIVATE,
+            "Content-Disposition": f'attachment; filename="{task.id}-{name}"',
+        },
     )
 
 

@@ -66,22 +66,21 @@ def test_a_chunk_writes_its_rows_and_failures_and_the_zip_reads_them_in_order(
     tmp_path: Path,
 ) -> None:
     blobs = LocalBlobStore(tmp_path / "blobs")
+    layout = resultfile.Layout(("htx",), id_column="crm_id")
     chunks = [
         ([(1, "+12025550101"), (2, "=cmd")], [("+12025550101", "yes"), Failure("not_a_number")]),
         ([(3, "+4915112345678")], [("+4915112345678", 'no, "quoted"')]),
     ]
     for idx, (numbered, outcomes) in enumerate(chunks):
         counts = resultfile.write_parts(
-            blobs, "task1", idx, numbered, outcomes, ["a", "b,c"][: len(numbered)]
+            blobs, "task1", idx, numbered, outcomes, ["a", "b,c"][: len(numbered)], layout
         )
         assert counts == (
             sum(not isinstance(o, Failure) for o in outcomes),
             sum(isinstance(o, Failure) for o in outcomes),
         )
     out = io.BytesIO()
-    resultfile.write_zip(
-        blobs, out, "task1", 2, ("htx",), {"failure": 1, "task_id": "task1"}, id_column="crm_id"
-    )
+    resultfile.write_zip(blobs, out, "task1", 2, layout, {"failure": 1, "task_id": "task1"})
     with zipfile.ZipFile(out) as opened:
         assert opened.read("results.csv").decode().splitlines() == [
             "Number,htx,crm_id",
@@ -100,4 +99,6 @@ def test_a_part_that_is_not_one_is_refused(tmp_path: Path) -> None:
     with blobs.writer("parts/task1/000000.results.z") as out:
         out.write(b"Number,valid\r\n+1,yes\r\n")
     with pytest.raises(ValueError, match="not a result part"):
-        resultfile.write_zip(blobs, io.BytesIO(), "task1", 1, ("valid",), {"failure": 0})
+        resultfile.write_zip(
+            blobs, io.BytesIO(), "task1", 1, resultfile.Layout(("valid",)), {"failure": 0}
+        )
