@@ -80,13 +80,21 @@ class ContractStatus(BaseModel):
 
 
 class TaskStatus(ContractStatus):
-    """numcheck's own routes: the contract's status plus the check the task runs."""
+    """numcheck's own routes: the contract's status plus the check the task runs and how its
+    results are written."""
 
     task_type: str
+    result_format: Literal["csv", "xlsx", "jsonl"] = "csv"
+    include_failed: bool = False
 
     @classmethod
     def of(cls, task: Task, result_url: str | None) -> TaskStatus:
-        return cls(**status.status_body(task), result_url=result_url)
+        return cls(
+            **status.status_body(task),
+            result_url=result_url,
+            result_format=task.result_format.value,
+            include_failed=task.include_failed,
+        )
 
 
 class TaskPage(BaseModel):

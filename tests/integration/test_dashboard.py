@@ -52,7 +52,7 @@ def test_sign_in_upload_watch_download(browser, server: Server, tmp_path: Path) 
     assert page.evaluate("sessionStorage.getItem('numcheck.apiKey')") == key
     assert page.evaluate("localStorage.length") == 0 and page.context.cookies() == []
 
-    page.get_by_label("File of numbers (text, CSV or .gz)").set_input_files(str(numbers))
+    page.get_by_label("File of numbers (text, CSV, XLSX or .gz)").set_input_files(str(numbers))
     page.get_by_label("Check").select_option("validate")
     page.get_by_role("button", name="Upload").click()
     expect(page.get_by_role("status")).to_contain_text("3,001 numbers")
@@ -88,3 +88,46 @@ def test_strict_content_security_policy_and_no_foreign_resources(server: Server)
     assert "http://" not in html and "https://" not in html and "<script>" not in html
     script = httpx.get(server.url + "/static/app.js").text
     assert "http://" not in script and "https://" not in script and "innerHTML" not in script
+
+
+@in_modes("sqlite")
+def test_the_upload_form_offers_the_file_header_and_sends_the_shaping_fields(
+    browser, server: Server, tmp_path: Path
+) -> None:
+    """The columns are read from the file in the browser; the task is created with the chosen
+    column, id column, region, result format and include_failed."""
+    key = server.create_key("browser-fields")
+    export = tmp_path / "crm.csv"
+    export.write_text("customer;notes;phone\nc1;x;0151 12345678\nc2;y;nope\n")
+    page = browser.new_page()
+    page.goto(server.url + "/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_label("API key").press("Enter")
+    page.get_by_label("File of numbers (text, CSV, XLSX or .gz)").set_input_files(str(export))
+    column = page.get_by_label("Number column")
+    expect(column.locator("option")).to_have_text(["Find it", "customer", "notes", "phone"])
+    column.select_option("phone")
+    page.get_by_label("ID column").select_option("customer")
+    page.get_by_label("Default region").fill("de")
+    page.get_by_label("Results as").select_option("xlsx")
+    page.get_by_label("Failed lines in the results file").check()
+    page.get_by_label("Check").select_option("validate")
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("status")).to_contain_text("2 numbers")
+    row = page.locator("#tasks tbody tr").first
+    expect(row).to_have_attribute("data-status", "exported", timeout=60_000)
+    page.close()
+
+    with server.client(key) as client:
+        task = client.get("/v1/tasks").json()["tasks"][0]
+        assert (task["result_format"], task["include_failed"]) == ("xlsx", True)
+        workbook = client.get(f"/v1/tasks/{task['task_id']}/results")
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(io.BytesIO(workbook.content)).active
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert rows[0][0] == "Number" and rows[0][-2:] == ["customer", "failure"]
+    assert [(row[0], row[1], row[-2], row[-1]) for row in rows[1:]] == [
+        ("+4915112345678", "yes", "c1", None),
+        ("nope", None, "c2", "not_a_number"),
+    ]

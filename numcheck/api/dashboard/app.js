@@ -130,16 +130,71 @@ $("sign-in-form").addEventListener("submit", async (event) => {
 
 $("sign-out").addEventListener("click", () => signOut());
 
+// The header row of a text file, read here so its columns can be offered by name. A workbook
+// (or a gzip) is not read in the browser: the server finds the column itself.
+const DELIMITERS = [",", ";", "\t", "|"];
+
+function splitRecord(line, delimiter) {
+  const fields = [];
+  let field = "", quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') { field += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"' && field === "") quoted = true;
+    else if (c === delimiter) { fields.push(field.trim()); field = ""; }
+    else field += c;
+  }
+  fields.push(field.trim());
+  return fields;
+}
+
+function headerOf(text) {
+  const rows = text.split(/\r\n|\n|\r/).filter((line) => line.trim()).slice(0, 20);
+  if (rows.length === 0) return [];
+  let best = [];
+  for (const delimiter of DELIMITERS) {
+    const fields = splitRecord(rows[0], delimiter);
+    if (fields.length > best.length) best = fields;
+  }
+  return best.length > 1 ? best : [];
+}
+
+function offerColumns(names) {
+  for (const [id, first] of [["column", "Find it"], ["id-column", "None"]]) {
+    const select = $(id);
+    select.replaceChildren(new Option(first, ""));
+    for (const name of names) if (name) select.append(new Option(name, name));
+  }
+}
+
+$("file").addEventListener("change", async () => {
+  const file = $("file").files[0];
+  offerColumns([]);
+  if (!file) return;
+  const head = new Uint8Array(await file.slice(0, 4).arrayBuffer());
+  const binary = (head[0] === 0x50 && head[1] === 0x4b) || (head[0] === 0x1f && head[1] === 0x8b);
+  if (!binary) offerColumns(headerOf(await file.slice(0, 65536).text()));
+});
+
 $("upload-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = new FormData();
   form.append("task_type", $("check").value);
+  for (const [id, name] of [["column", "column"], ["id-column", "id_column"],
+                            ["region", "default_region"], ["result-format", "result_format"]]) {
+    if ($(id).value) form.append(name, $(id).value.trim());
+  }
+  if ($("include-failed").checked) form.append("include_failed", "true");
   form.append("file", $("file").files[0]);
   $("upload-status").textContent = "Uploading…";
   try {
     const created = await api("/v1/tasks", { method: "POST", body: form });
     $("upload-status").textContent = `Task ${created.task_id} created: ${created.total.toLocaleString()} numbers.`;
     $("upload-form").reset();
+    offerColumns([]);
     refresh();
   } catch (error) {
     $("upload-status").textContent = `Upload refused: ${error.message}`;
