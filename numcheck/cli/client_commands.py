@@ -9,6 +9,7 @@ refused (401/403); 4 the request was refused (another 4xx); 5 the server failed 
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import sys
@@ -132,9 +133,16 @@ def _wait(task: Task, as_json: bool, poll: float) -> None:
         task.wait(poll=poll, on_progress=show)
 
 
+class ResultFormatChoice(enum.StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
+    jsonl = "jsonl"
+
+
 def submit(
     file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="Numbers: text, CSV or .gz")
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="Numbers: text, CSV, XLSX or .gz"),
     ],
     task_type: Annotated[
         str, typer.Option("--type", "-t", help="A check: validate or a registry.")
@@ -145,13 +153,23 @@ def submit(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Save the zip here (implies --wait).")
     ] = None,
-    column: Annotated[str | None, typer.Option(help="CSV: the numbers' column.")] = None,
+    column: Annotated[str | None, typer.Option(help="CSV/XLSX: the numbers' column.")] = None,
     id_column: Annotated[
-        str | None, typer.Option(help="CSV: a column passed through to results.")
+        str | None, typer.Option(help="CSV/XLSX: a column passed through to results.")
     ] = None,
     default_region: Annotated[
         str | None, typer.Option(help="Region for national-format lines.")
     ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option(help="CSV: , ; | or tab (default: found from the rows).")
+    ] = None,
+    sheet: Annotated[str | None, typer.Option(help="XLSX: the sheet (default: first).")] = None,
+    result_format: Annotated[
+        ResultFormatChoice, typer.Option(help="Results file format inside the zip.")
+    ] = ResultFormatChoice.csv,
+    include_failed: Annotated[
+        bool, typer.Option(help="One results file with failed lines too (no failed file).")
+    ] = False,
     poll: Annotated[float, typer.Option(help="Seconds between status calls.")] = 1.0,
     server: ServerOption = None,
     api_key: KeyOption = None,
@@ -164,6 +182,10 @@ def submit(
             "column": column,
             "id_column": id_column,
             "default_region": default_region,
+            "delimiter": delimiter,
+            "sheet": sheet,
+            "result_format": result_format.value,
+            "include_failed": "true" if include_failed else None,
         }.items()
         if v
     }

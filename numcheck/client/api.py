@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import random
 import tempfile
@@ -96,8 +97,10 @@ class Client:
     ) -> Task:
         """Create a task from a file path or an iterable of lines.
 
-        Options are form fields: `default_region`, `column`, `id_column`, `callback_url`. An
-        Idempotency-Key makes the retries of this call safe: they never create a second task.
+        Options are form fields: `default_region`, `column`, `id_column`, `delimiter`, `sheet`
+        (XLSX), `result_format` (`csv`, `xlsx`, `jsonl`), `include_failed` (`"true"`),
+        `callback_url`. An Idempotency-Key makes the retries of this call safe: they never
+        create a second task.
         """
         with _open_source(source) as (name, handle):
             response = self._request(
@@ -137,6 +140,18 @@ class Client:
             "POST", "/v1/lookup", json=body
         ).json()
         return answer["results"]
+
+    def download_results(self, task_id: str, path: str | os.PathLike[str]) -> Path:
+        """Save an exported task's results file itself (no zip) at `path`."""
+        target = Path(path)
+        with self._http.stream("GET", f"/v1/tasks/{task_id}/results") as response:
+            if response.status_code >= 400:
+                response.read()
+                raise errors.from_response(response.status_code, _json(response))
+            with open(target, "wb") as out:
+                for block in response.iter_bytes():
+                    out.write(block)
+        return target
 
     def checks(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self._request("GET", "/v1/checks").json()
@@ -210,11 +225,20 @@ class Task:
         return self._client.download_url(self.status["result_url"], path or f"{self.id}.zip")
 
     def rows(self) -> Iterator[dict[str, str]]:
-        """The rows of results.csv as dicts, in input order."""
+        """The rows of the results file (CSV or JSON Lines) as dicts, in input order."""
         with tempfile.TemporaryDirectory() as tmp:
             archive = self.download(Path(tmp) / f"{self.id}.zip")
-            with zipfile.ZipFile(archive) as opened, opened.open("results.csv") as raw:
-                yield from csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+            with zipfile.ZipFile(archive) as opened:
+                names = set(opened.namelist())
+                if "results.jsonl" in names:
+                    with opened.open("results.jsonl") as raw:
+                        yield from map(json.loads, io.TextIOWrapper(raw, encoding="utf-8"))
+                    return
+                if "results.csv" not in names:
+                    raise ValueError("rows() reads CSV or JSON Lines results; this task has XLSX")
+                with opened.open("results.csv") as raw:
+                    text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+                    yield from csv.DictReader(text)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

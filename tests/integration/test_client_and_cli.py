@@ -191,3 +191,27 @@ def _zip(status: dict) -> dict[str, str]:
     from tests.helpers import download_zip
 
     return download_zip(status)
+
+
+@in_modes("sqlite")
+def test_cli_and_client_send_the_file_options(server: Server, tmp_path: Path) -> None:
+    """A semicolon export with its column named, results as JSON Lines with the failures
+    among them: through `numcheck submit` and read back with the client."""
+    key = server.create_key("file-options")
+    export = tmp_path / "crm.txt"
+    export.write_text("id;phone\nc1;+4915112345678\nc2;nope\n")
+    done = cli(
+        server, key, "submit", str(export), "--type", "validate", "--delimiter", ";",
+        "--column", "phone", "--id-column", "id", "--result-format", "jsonl",
+        "--include-failed", "--wait", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    task_id = json.loads(done.stdout)["task_id"]
+    with Client(server.url, key) as client:
+        rows = list(client.task(task_id).rows())
+        saved = client.download_results(task_id, tmp_path / "results.jsonl")
+    assert [(r["Number"], r["valid"], r["id"], r["failure"]) for r in rows] == [
+        ("+4915112345678", "yes", "c1", ""),
+        ("nope", "", "c2", "not_a_number"),
+    ]
+    assert [json.loads(line) for line in saved.read_text().splitlines()] == rows
