@@ -2,6 +2,10 @@
 to exported, beside phonenumbers' single-core rate on the same lines in the same run.
 
     .venv/bin/python -m bench.e2e [--lines 1000000] [--reference-lines 100000]
+                                  [--formats csv,xlsx,jsonl,csv+failed]
+
+With several `--formats` (the task's result_format; `+failed` adds include_failed) each runs as
+a task of its own on a fresh server, and its time is printed beside the first format's.
 
 The task runs on a warm validator cache, as every task after the first one does: the tables a
 phonenumbers version needs (the geocoder's, which the first `validate` batch builds, included)
@@ -84,6 +88,7 @@ def run_task(
     data_dir: Path,
     env: dict[str, str],
     check: Callable[[dict], None] = lambda status: None,
+    fields: dict[str, str] | None = None,
 ) -> float:
     """Start a server and time one task from upload start to exported; `check` then looks at
     its final status (and may fetch the result) while the server still runs. The validator
@@ -97,7 +102,9 @@ def run_task(
         started = time.perf_counter()
         with open(path, "rb") as handle:
             created = client.post(
-                "/v1/tasks", files={"file": ("n.txt", handle)}, data={"task_type": "validate"}
+                "/v1/tasks",
+                files={"file": ("n.txt", handle)},
+                data={"task_type": "validate", **(fields or {})},
             )
         created.raise_for_status()
         task_id = created.json()["task_id"]
@@ -123,19 +130,31 @@ def main() -> None:
         default=100_000,
         help="lines of the same file timed through phonenumbers (a sample keeps the run short)",
     )
+    parser.add_argument("--formats", default="csv", help="comma-separated; e.g. csv,xlsx")
     args = parser.parse_args()
 
     lines = numbers(args.lines)
+    times: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "numbers.txt"
         path.write_text("\n".join(lines) + "\n")
-        build = warm_validator_cache(cache_dir_of(Path(tmp) / "data", {}))
-        seconds = run_task(path, Path(tmp) / "data", {})
+        cache = Path(tmp) / "cache"
+        build = warm_validator_cache(cache)
+        for n, name in enumerate(args.formats.split(",")):
+            result_format, _, failed = name.partition("+")
+            fields = {"result_format": result_format}
+            if failed:
+                fields["include_failed"] = "true"
+            env = {"NUMCHECK_CACHE_DIR": str(cache)}
+            times[name] = run_task(path, Path(tmp) / f"data{n}", env, fields=fields)
+    first, seconds = next(iter(times.items()))
+    for name, took in list(times.items())[1:]:
+        print(f"{name:<16}: {took:.2f} s = {took / seconds:.2f}x the {first} task's time")
     reference = phonenumbers_rate(lines[: args.reference_lines])
     rate = args.lines / seconds
     print(
         f"numcheck e2e    : {args.lines:,} lines in {seconds:.2f} s = {rate:,.0f} numbers/s "
-        f"({os.cpu_count()} cores, embedded default)"
+        f"({os.cpu_count()} cores, embedded default, {first} results)"
     )
     print(
         f"phonenumbers    : {reference:,.0f} numbers/s on one core "

@@ -18,6 +18,7 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any, BinaryIO
 
 from numcheck.checks import Failure, Outcome
@@ -141,15 +142,18 @@ def _render(rows: Sequence[Sequence[str]], header: Sequence[str], fmt: ResultFor
 
 
 def jsonl_text(rows: Iterable[Sequence[str]], header: Sequence[str]) -> str:
-    """One JSON object a row, keyed by the header; a failure's `line` is a number."""
+    """One JSON object a row, keyed by the header; a failure's `line` is a number.
+
+    The keys are encoded once into a template and each value by the json module's own string
+    encoder (C): the same text as `json.dumps(dict(zip(header, row)), ensure_ascii=False)`
+    with compact separators, at several times its speed."""
+    keys = [encode_basestring(name).replace("%", "%%") for name in header]
+    template = "{" + ",".join(key + ":%s" for key in keys) + "}\n"
     numbered = header[0] == "line"
-    lines = []
-    for row in rows:
-        record: dict[str, object] = dict(zip(header, row, strict=True))
-        if numbered:
-            record["line"] = int(row[0])
-        lines.append(json.dumps(record, ensure_ascii=False))
-    return "".join(line + "\n" for line in lines)
+    encode = encode_basestring
+    if numbered:  # the line number stays a number; it is digits we wrote
+        return "".join([template % (row[0], *map(encode, row[1:])) for row in rows])
+    return "".join([template % tuple(map(encode, row)) for row in rows])
 
 
 def _write_part(blobs: BlobStore, key: str, data: bytes) -> None:

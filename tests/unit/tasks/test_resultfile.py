@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 import subprocess
 import zipfile
@@ -102,3 +103,23 @@ def test_a_part_that_is_not_one_is_refused(tmp_path: Path) -> None:
         resultfile.write_zip(
             blobs, io.BytesIO(), "task1", 1, resultfile.Layout(("valid",)), {"failure": 0}
         )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(max_size=5), min_size=1, max_size=4, unique=True),
+    st.lists(st.lists(st.text(max_size=8), min_size=4, max_size=4), max_size=10),
+)
+def test_jsonl_rows_are_what_json_dumps_writes(header: list[str], rows: list[list[str]]) -> None:
+    rows = [row[: len(header)] for row in rows]
+    expected = "".join(
+        json.dumps(dict(zip(header, row, strict=True)), ensure_ascii=False, separators=(",", ":"))
+        + "\n"
+        for row in rows
+    )
+    assert resultfile.jsonl_text(rows, header) == expected
+
+
+def test_a_failure_line_is_a_json_number() -> None:
+    text = resultfile.jsonl_text([("12", '"=x', "not_a_number")], ("line", "input", "reason"))
+    assert json.loads(text) == {"line": 12, "input": '"=x', "reason": "not_a_number"}
