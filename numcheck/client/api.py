@@ -143,30 +143,16 @@ class Client:
 
     def download_results(self, task_id: str, path: str | os.PathLike[str]) -> Path:
         """Save an exported task's results file itself (no zip) at `path`."""
-        target = Path(path)
         with self._http.stream("GET", f"/v1/tasks/{task_id}/results") as response:
-            if response.status_code >= 400:
-                response.read()
-                raise errors.from_response(response.status_code, _json(response))
-            with open(target, "wb") as out:
-                for block in response.iter_bytes():
-                    out.write(block)
-        return target
+            return _save(response, Path(path))
 
     def checks(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self._request("GET", "/v1/checks").json()
         return found
 
     def download_url(self, url: str, path: str | os.PathLike[str]) -> Path:
-        target = Path(path)
         with httpx.stream("GET", url, timeout=self._http.timeout) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise errors.from_response(response.status_code, _json(response))
-            with open(target, "wb") as out:
-                for block in response.iter_bytes():
-                    out.write(block)
-        return target
+            return _save(response, Path(path))
 
 
 class Task:
@@ -239,6 +225,17 @@ class Task:
                 with opened.open("results.csv") as raw:
                     text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
                     yield from csv.DictReader(text)
+
+
+def _save(response: httpx.Response, target: Path) -> Path:
+    """A streamed response's body into `target`, or its error raised."""
+    if response.status_code >= 400:
+        response.read()
+        raise errors.from_response(response.status_code, _json(response))
+    with open(target, "wb") as out:
+        for block in response.iter_bytes():
+            out.write(block)
+    return target
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
