@@ -17,7 +17,16 @@ from numcheck.api import errors as api_errors
 from numcheck.api.access_log import AccessLog
 from numcheck.api.connections import SlowBodies
 from numcheck.api.drain import DrainUnreadBody
-from numcheck.api.routes import admin, dashboard, lookup, meta, registries, results, tasks
+from numcheck.api.routes import (
+    admin,
+    dashboard,
+    lookup,
+    meta,
+    registries,
+    results,
+    task_results,
+    tasks,
+)
 from numcheck.api.runtime import Runtime
 from numcheck.config import Settings
 from numcheck.dispatch import celery as celery_dispatch
@@ -126,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     api_errors.install(app)
     app.include_router(tasks.router)
+    app.include_router(task_results.router)
     app.include_router(lookup.router)
     app.include_router(meta.router)
     app.include_router(results.router)

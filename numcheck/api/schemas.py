@@ -97,6 +97,26 @@ class TaskStatus(ContractStatus):
         )
 
 
+class TaskOutcome(BaseModel):
+    """A task's answers tallied: per column, its most common values and their counts."""
+
+    task_id: str
+    status: str = Field(description="pending, processing, exported, failed, cancelled or expired.")
+    total: int
+    success: int
+    failure: int
+    tallies: dict[str, dict[str, int]] = Field(
+        description="Per tallied column (`valid`, `type`, `region`, `reason`, each registry's; "
+        '`failure`: failed lines\' reasons), the most common values (blank as "") and their '
+        "counts, the rest summed as `other`."
+    )
+
+
+class TaskPreview(BaseModel):
+    columns: list[str]
+    rows: list[list[str]]
+
+
 class TaskPage(BaseModel):
     tasks: list[TaskStatus]
     next_cursor: str | None = Field(

@@ -154,6 +154,8 @@ class Chunk(Base):
     success: Mapped[int] = mapped_column(Integer, default=0)
     failure: Mapped[int] = mapped_column(Integer, default=0)
     fallbacks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # JSON {column: {value: count}} of the chunk's answers, set when it is done (tasks/tallies).
+    tallies: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -16,7 +16,7 @@ from numcheck.states import ChunkStatus, TaskStatus
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage import db
 from numcheck.storage.models import Chunk, Task, utcnow
-from numcheck.tasks import catalog, resultfile, status
+from numcheck.tasks import catalog, resultfile, status, tallies
 from numcheck.tasks.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
         ids = [identifier for _, _, identifier in parts]
     check = context.checks.for_task(check_facts)
     result = check.check_batch([line for _, line in numbered], region)
-    success, failure = resultfile.write_parts(
+    success, failure, tallied = resultfile.write_parts(
         stores.blobs, task_id, idx, numbered, result.outcomes, ids, layout_of(check.columns)
     )
     fallbacks = result.stats.get("fallbacks", 0)
@@ -89,6 +89,7 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
                         success=success,
                         failure=failure,
                         fallbacks=fallbacks,
+                        tallies=tallies.dump(tallied),
                         leased_until=None,
                     )
                 )
@@ -137,6 +138,9 @@ def finalize(context: WorkerContext, task_id: str, lease_token: str) -> None:
         # Lines the compiled path handed to the phonenumbers reference (ideally none).
         summary["check"]["reference_fallbacks"] = session.scalar(
             select(func.coalesce(func.sum(Chunk.fallbacks), 0)).where(Chunk.task_id == task_id)
+        )
+        summary["tallies"] = tallies.total(
+            session.scalars(select(Chunk.tallies).where(Chunk.task_id == task_id))
         )
         chunk_count, check_facts = task.chunk_count, task.check_facts
         layout_of = _layout_of(task)

@@ -25,7 +25,7 @@ from numcheck.checks import Failure, Outcome
 from numcheck.states import ResultFormat
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
-from numcheck.tasks import xlsxoutput
+from numcheck.tasks import tallies, xlsxoutput
 from numcheck.tasks.zipwriter import Segment, ZipWriter
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -99,8 +99,9 @@ def write_parts(
     outcomes: Sequence[Outcome],
     ids: Sequence[str] | None,
     layout: Layout,
-) -> tuple[int, int]:
-    """Write a chunk's result rows and failures to their deterministic keys; return counts."""
+) -> tuple[int, int, tallies.Tallies]:
+    """Write a chunk's result rows and failures to their deterministic keys; return the counts
+    of answered and failed lines, and the tallies of their values (tallies.py)."""
     extra = [(neutralise(i),) for i in ids] if ids is not None else None
     rows: list[Sequence[str]] = []
     failures: list[Sequence[str]] = []
@@ -130,7 +131,8 @@ def write_parts(
         blob_keys.part_key(task_id, chunk, "failed"),
         _render(failures, layout.failed_header, fmt),
     )
-    return len(numbered_lines) - failed_count, failed_count
+    counted = tallies.count(layout.columns, outcomes)
+    return len(numbered_lines) - failed_count, failed_count, counted
 
 
 def _render(rows: Sequence[Sequence[str]], header: Sequence[str], fmt: ResultFormat) -> bytes:
@@ -237,3 +239,22 @@ def first_entry(zipped: BinaryIO) -> tuple[str, Iterator[bytes]]:
         zipped.close()
 
     return name, inflated()
+
+
+def preview(zipped: BinaryIO, result_format: ResultFormat, rows: int) -> list[list[str]]:
+    """The header and the first `rows` rows of a result zip's results file, reading no more of
+    it than that takes."""
+    _, content = first_entry(zipped)
+    if result_format is ResultFormat.XLSX:
+        return xlsxoutput.first_rows(content, rows + 1)
+    text = ""
+    for piece in content:
+        text += piece.decode("utf-8", "ignore")
+        if text.count("\n") > rows + 1:
+            break
+    lines = text.split("\n")[: rows + 1]
+    if result_format is ResultFormat.JSONL:  # no header line: the keys are the header
+        records = [json.loads(line) for line in lines[:rows] if line.strip()]
+        header = list(records[0]) if records else []
+        return [header] + [[str(record[key]) for key in header] for record in records]
+    return list(csv.reader(io.StringIO("\n".join(lines))))[: rows + 1]

@@ -15,9 +15,11 @@ read such sheets; it is what lets a chunk render its rows without knowing where 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+import struct
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from typing import BinaryIO
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
 from numcheck.tasks.zipwriter import Segment, ZipWriter
 
@@ -107,3 +109,52 @@ def write_workbook(out: BinaryIO, header: Sequence[str], parts: Iterable[Segment
     archive.write(_SHEET_END.encode("utf-8"))
     archive.end()
     archive.close()
+
+
+_ROW = re.compile(r"<row>(.*?)</row>", re.S)
+_CELL = re.compile(r"<c/>|<c t=\"inlineStr\"><is><t[^>]*>(.*?)</t></is></c>", re.S)
+_ENTRY_HEADER = struct.Struct("<IHHHHHIIIHH")
+_SHEET = "xl/worksheets/sheet1.xml"
+
+
+def first_rows(workbook: Iterable[bytes], rows: int) -> list[list[str]]:
+    """The first `rows` rows of a workbook this module wrote, from its bytes as they stream:
+    its entries are read in order (each local header carries its sizes) up to the sheet's."""
+    reader = _Stream(iter(workbook))
+    while True:
+        fixed = reader.read(_ENTRY_HEADER.size)
+        magic, *_, name_length, extra_length = _ENTRY_HEADER.unpack(fixed)
+        if magic != 0x04034B50:
+            return []
+        name = reader.read(name_length).decode("ascii")
+        _, _, _, compressed = struct.unpack("<HHQQ", reader.read(extra_length)[:20])
+        if name != _SHEET:
+            reader.read(compressed)
+            continue
+        inflate = zlib.decompressobj(-15)
+        xml, found = "", list[str]()
+        while len(found) < rows and not inflate.eof:
+            piece = reader.read(min(compressed, 1 << 16))
+            if not piece:
+                break
+            compressed -= len(piece)
+            xml += inflate.decompress(piece).decode("utf-8", "ignore")
+            found = _ROW.findall(xml)
+        return [[unescape(v) for v in _CELL.findall(row)] for row in found[:rows]]
+
+
+class _Stream:
+    """Exact reads over an iterator of byte pieces."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self._pieces = pieces
+        self._buffer = b""
+
+    def read(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            piece = next(self._pieces, b"")
+            if not piece:
+                break
+            self._buffer += piece
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 
 import httpx
@@ -369,9 +370,13 @@ def test_the_results_of_an_unfinished_task_are_not_ready(
             with server.client(server.admin_key) as client:
                 task_id = create(client, "numbers.txt", MIXED)
                 refused = client.get(f"/v1/tasks/{task_id}/results")
+                no_preview = client.get(f"/v1/tasks/{task_id}/preview")
+                outcome = client.get(f"/v1/tasks/{task_id}/outcome").json()
         finally:
             server.stop()
     assert_refused(refused, 409, "task_not_finished", words="pending")
+    assert_refused(no_preview, 409, "task_not_finished", words="pending")
+    assert (outcome["status"], outcome["tallies"]) == ("pending", {})
 
 
 def test_the_zip_holds_what_the_results_route_serves_for_every_format(
@@ -384,3 +389,37 @@ def test_the_zip_holds_what_the_results_route_serves_for_every_format(
         archive = zipfile.ZipFile(io.BytesIO(httpx.get(status["result_url"]).content))
         served = client.get(f"/v1/tasks/{task_id}/results").content
         assert served == archive.read(f"results.{result_format}")
+
+
+def test_the_outcome_tallies_answers_and_failures(client: httpx.Client) -> None:
+    """Summed over chunks (three lines each here), in summary.json and from the outcome route."""
+    content = MIXED * 3 + b"+4930123456\n+12025550101\n"
+    task_id = create(client, "numbers.txt", content)
+    files = download_zip(wait_for_status(client, task_id))
+    rows = list(csv.DictReader(io.StringIO(files["results.csv"])))
+    expected = {
+        name: dict(Counter(row[name] for row in rows)) for name in ("valid", "type", "region")
+    }
+    expected["reason"] = dict(Counter(row["reason"] for row in rows))
+    expected["failure"] = {"not_a_number": 6}
+    summary = json.loads(files["summary.json"])
+    assert summary["tallies"] == expected
+    assert expected["region"] == {"DE": 4, "US": 4}
+    outcome = client.get(f"/v1/tasks/{task_id}/outcome")
+    assert outcome.status_code == 200
+    assert outcome.json()["tallies"] == expected
+    assert (outcome.json()["success"], outcome.json()["failure"]) == (8, 6)
+
+
+@pytest.mark.parametrize("result_format", ["csv", "jsonl", "xlsx"])
+def test_the_preview_is_the_results_first_rows_in_every_format(
+    client: httpx.Client, result_format: str
+) -> None:
+    task_id = create(client, "numbers.txt", MIXED * 20, result_format=result_format)
+    wait_for_status(client, task_id)
+    reference = csv_files(client, create(client, "numbers.txt", MIXED * 20))["results.csv"]
+    preview = client.get(f"/v1/tasks/{task_id}/preview", params={"rows": 5})
+    assert preview.status_code == 200, preview.text
+    assert preview.json() == {"columns": reference[0], "rows": reference[1:6]}
+    too_many = client.get(f"/v1/tasks/{task_id}/preview", params={"rows": 101})
+    assert_refused(too_many, 400, "invalid_request", words="rows")

@@ -1,4 +1,4 @@
-"""Task routes: create, status, list, cancel (docs/api.md)."""
+"""Task routes: create, status, list, cancel (docs/api.md); a task's results are task_results.py."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from numcheck import errors, states
+from numcheck import errors
 from numcheck.accounts import idempotency
 from numcheck.api import links, multipart
 from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
-from numcheck.api.headers import PRIVATE
 from numcheck.api.runtime import Runtime
 from numcheck.api.schemas import (
     ERROR_RESPONSES,
@@ -28,11 +27,9 @@ from numcheck.api.schemas import (
     TaskStatus,
 )
 from numcheck.states import ResultFormat
-from numcheck.storage import blobs as blob_keys
 from numcheck.storage import db
 from numcheck.storage.models import User
-from numcheck.tasks import intake, queries, receiving, resultfile
-from numcheck.tasks.resultfile import CONTENT_TYPES
+from numcheck.tasks import intake, queries, receiving
 
 router = APIRouter(prefix="/v1", tags=["tasks"], responses=ERROR_RESPONSES)
 
@@ -294,51 +291,6 @@ def list_tasks(
     return TaskPage(
         tasks=[TaskStatus.of(task, links.result_url(request, runtime, task)) for task in tasks],
         next_cursor=next_cursor,
-    )
-
-
-RESULTS_RESPONSES: dict[int | str, dict[str, object]] = {
-    200: {
-        "description": "The results file itself (CSV, XLSX or JSON Lines, as the task asked).",
-        "content": {media_type.split(";")[0]: {} for media_type in CONTENT_TYPES.values()},
-    },
-    409: {"model": ErrorBody, "description": "`task_not_finished`: the task is still running."},
-}
-
-
-@router.get(
-    "/tasks/{task_id}/results",
-    response_class=StreamingResponse,
-    responses=RESULTS_RESPONSES,
-    summary="The results file of an exported task, without the zip",
-)
-def get_task_results(
-    task_id: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
-) -> StreamingResponse:
-    """Streams `results.csv` (or `.xlsx`, `.jsonl`) out of the task's result zip, for people
-    and scripts that want one file; the zip stays the hosted contract's `result_url`."""
-    task = queries.get_owned(session, user.id, task_id)
-    request.state.task_id = task.id
-    if task.status.is_active:
-        raise errors.TaskNotFinished(
-            f"The task is {task.status}: its results are ready once it is exported."
-        )
-    blobs = runtime.stores.blobs
-    try:
-        if task.status != states.TaskStatus.EXPORTED:
-            raise FileNotFoundError
-        name, content = resultfile.first_entry(blobs.open(blob_keys.result_key(task.id)))
-    except FileNotFoundError:
-        raise errors.ResultUnavailable(
-            f"The task is {task.status}: it has no results to download."
-        ) from None
-    return StreamingResponse(
-        content,
-        media_type=CONTENT_TYPES[task.result_format],
-        headers={
-            **PRIVATE,
-            "Content-Disposition": f'attachment; filename="{task.id}-{name}"',
-        },
     )
 
 

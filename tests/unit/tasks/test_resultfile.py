@@ -76,7 +76,7 @@ def test_a_chunk_writes_its_rows_and_failures_and_the_zip_reads_them_in_order(
         counts = resultfile.write_parts(
             blobs, "task1", idx, numbered, outcomes, ["a", "b,c"][: len(numbered)], layout
         )
-        assert counts == (
+        assert counts[:2] == (
             sum(not isinstance(o, Failure) for o in outcomes),
             sum(isinstance(o, Failure) for o in outcomes),
         )
