@@ -9,6 +9,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from numcheck import errors, ids
+from numcheck.states import TaskStatus
 from numcheck.storage.models import Task
 
 
@@ -53,10 +54,21 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def list_owned(
-    session: Session, user_id: str, *, limit: int, cursor: str | None
+    session: Session,
+    user_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    status: TaskStatus | None = None,
+    task_type: str | None = None,
 ) -> tuple[list[Task], str | None]:
-    """A page of the user's tasks, newest first, and the cursor of the next page (or None)."""
+    """A page of the user's tasks, newest first (of one status, one check, when asked), and the
+    cursor of the next page (or None)."""
     query = select(Task).where(Task.user_id == user_id)
+    if status is not None:
+        query = query.where(Task.status == status)
+    if task_type:
+        query = query.where(Task.task_type == task_type.strip())
     if cursor:
         created, task_id = _decode_cursor(cursor)
         query = query.where(

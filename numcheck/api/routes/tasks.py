@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from numcheck import errors
+from numcheck import errors, states
 from numcheck.accounts import idempotency
 from numcheck.api import links, multipart
 from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
@@ -286,8 +286,17 @@ def list_tasks(
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[
+        states.TaskStatus | None, Query(description="Only tasks with this status.")
+    ] = None,
+    task_type: Annotated[
+        str | None,
+        Query(max_length=300, description="Only tasks of this check (or list of checks)."),
+    ] = None,
 ) -> TaskPage:
-    tasks, next_cursor = queries.list_owned(session, user.id, limit=limit, cursor=cursor)
+    tasks, next_cursor = queries.list_owned(
+        session, user.id, limit=limit, cursor=cursor, status=status, task_type=task_type
+    )
     return TaskPage(
         tasks=[TaskStatus.of(task, links.result_url(request, runtime, task)) for task in tasks],
         next_cursor=next_cursor,
