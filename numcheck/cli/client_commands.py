@@ -65,7 +65,7 @@ def _fail(exc: Exception) -> typer.Exit:
     if isinstance(exc, TaskFailed):
         err.print(f"error: {exc}")
         return typer.Exit(EXIT_TASK_FAILED)
-    assert isinstance(exc, NumcheckClientError)
+    assert isinstance(exc, client_errors.APIError)
     err.print(f"error: {exc.message or exc.code} ({exc.status} {exc.code})")
     if isinstance(exc, (client_errors.Unauthorized, client_errors.Forbidden)):
         return typer.Exit(EXIT_AUTH)
@@ -158,7 +158,7 @@ def submit(
     as_json: JsonOption = False,
 ) -> None:
     """Upload a file as a task; with --wait, watch it and print a summary."""
-    options = {
+    options: dict[str, str] = {
         k: v
         for k, v in {
             "column": column,
@@ -169,7 +169,7 @@ def submit(
     }
     with _client(server, api_key) as client:
         try:
-            task = client.submit(file, task_type, **options)
+            task = client.submit(file, task_type, options)
             saved = None
             if wait or output:
                 _wait(task, as_json, poll)

@@ -9,6 +9,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from numcheck import errors, ids
+from numcheck.states import TaskStatus
 from numcheck.storage.models import Task
 
 
@@ -52,11 +53,33 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise errors.InvalidRequest("The cursor is not one this server handed out.") from None
 
 
+def parse_statuses(text: str | None) -> frozenset[TaskStatus]:
+    """`status=` of the list route: one status or several, comma-separated; empty means all."""
+    if not text:
+        return frozenset()
+    wanted = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = sorted(wanted - {str(s) for s in TaskStatus})
+    if unknown:
+        raise errors.InvalidRequest(
+            f"Unknown status {', '.join(unknown)}: use "
+            f"{', '.join(str(s) for s in TaskStatus)} (several separated by commas)."
+        )
+    return frozenset(TaskStatus(part) for part in wanted)
+
+
 def list_owned(
-    session: Session, user_id: str, *, limit: int, cursor: str | None
+    session: Session,
+    user_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    statuses: frozenset[TaskStatus] = frozenset(),
 ) -> tuple[list[Task], str | None]:
-    """A page of the user's tasks, newest first, and the cursor of the next page (or None)."""
+    """A page of the user's tasks, newest first, and the cursor of the next page (or None);
+    only tasks in `statuses` when it is not empty."""
     query = select(Task).where(Task.user_id == user_id)
+    if statuses:
+        query = query.where(Task.status.in_(sorted(statuses)))
     if cursor:
         created, task_id = _decode_cursor(cursor)
         query = query.where(

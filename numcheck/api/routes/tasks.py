@@ -240,8 +240,14 @@ def list_tasks(
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[
+        str | None,
+        Query(max_length=200, description="Only tasks in this status (several: comma-separated)."),
+    ] = None,
 ) -> TaskPage:
-    tasks, next_cursor = queries.list_owned(session, user.id, limit=limit, cursor=cursor)
+    tasks, next_cursor = queries.list_owned(
+        session, user.id, limit=limit, cursor=cursor, statuses=queries.parse_statuses(status)
+    )
     return TaskPage(
         tasks=[TaskStatus.of(task, links.result_url(request, runtime, task)) for task in tasks],
         next_cursor=next_cursor,
