@@ -21,6 +21,7 @@ import httpx
 from numcheck.client import errors
 
 log = logging.getLogger("numcheck.client")
+log.addHandler(logging.NullHandler())  # a library: the application decides what is shown
 
 KEY_HEADER = "X-API-Key"
 TERMINAL = frozenset({"exported", "failed", "cancelled", "expired"})
