@@ -9,8 +9,9 @@ The server's modules (SQLAlchemy, Alembic, the services) are imported inside the
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,41 @@ UserOption = Annotated[str, typer.Option("--user", metavar="NAME", help="User na
 
 def _when(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else None
+
+
+SERVER_PACKAGES = ("pydantic_settings", "sqlalchemy", "alembic", "fastapi", "phonenumbers")
+
+
+def _require_server(as_json: bool) -> None:
+    """A client-only install (`pip install numcheck`) has no server: say what to install."""
+    from importlib.util import find_spec
+
+    def absent(name: str) -> bool:
+        try:
+            return find_spec(name) is None
+        except ImportError:  # an import hook that refuses the name
+            return True
+
+    missing = [name for name in SERVER_PACKAGES if absent(name)]
+    if missing:
+        output.fail(
+            "server_not_installed",
+            f"this command needs numcheck's server ({', '.join(missing)} not installed): "
+            "pip install 'numcheck[server]'",
+            output.EXIT_USAGE,
+            as_json=as_json,
+        )
+
+
+def _needs_server(command: Callable[..., None]) -> Callable[..., None]:
+    """The command, first checking that the server is installed (its imports come next)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        _require_server(bool(kwargs.get("as_json", False)))
+        command(*args, **kwargs)
+
+    return run
 
 
 def _settings(*, as_json: bool = False, overrides: dict[str, Any] | None = None) -> Settings:
@@ -507,18 +543,20 @@ def registry_revoke(name: Annotated[str, typer.Argument(metavar="NAME")], user: 
 
 def register(app: typer.Typer) -> None:
     panel = "Operator (works on the server's data dir)"
-    app.command(rich_help_panel=panel, epilog=examples("numcheck serve --port 8080"))(serve)
+    app.command(rich_help_panel=panel, epilog=examples("numcheck serve --port 8080"))(
+        _needs_server(serve)
+    )
     app.command(
         rich_help_panel=panel,
         epilog=examples("NUMCHECK_DATABASE_URL=… NUMCHECK_BROKER_URL=redis://… numcheck worker"),
-    )(worker)
+    )(_needs_server(worker))
     app.command(
         "tasks",
         rich_help_panel=panel,
         epilog=examples("numcheck tasks --user alice", "numcheck tasks --limit 500 --json"),
-    )(tasks_list)
+    )(_needs_server(tasks_list))
     app.command("audit", rich_help_panel=panel, epilog=examples("numcheck audit --limit 20"))(
-        audit_list
+        _needs_server(audit_list)
     )
 
     keys = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
@@ -527,18 +565,26 @@ def register(app: typer.Typer) -> None:
         epilog=examples(
             "numcheck keys create --user alice", "numcheck keys create --user ops --admin --json"
         ),
-    )(keys_create)
-    keys.command("list", epilog=examples("numcheck keys list --user alice"))(keys_list)
-    keys.command("revoke", epilog=examples("numcheck keys revoke 3f9a1c2b"))(keys_revoke)
+    )(_needs_server(keys_create))
+    keys.command("list", epilog=examples("numcheck keys list --user alice"))(
+        _needs_server(keys_list)
+    )
+    keys.command("revoke", epilog=examples("numcheck keys revoke 3f9a1c2b"))(
+        _needs_server(keys_revoke)
+    )
     app.add_typer(keys, name="keys", rich_help_panel=panel)
 
     credits = typer.Typer(help="Credits: set, grant, show.", no_args_is_help=True)
     credits.command(
         "set",
         epilog=examples("numcheck credits set alice 10000", "numcheck credits set ops unlimited"),
-    )(credits_set)
-    credits.command("grant", epilog=examples("numcheck credits grant alice 5000"))(credits_grant)
-    credits.command("show", epilog=examples("numcheck credits show alice --json"))(credits_show)
+    )(_needs_server(credits_set))
+    credits.command("grant", epilog=examples("numcheck credits grant alice 5000"))(
+        _needs_server(credits_grant)
+    )
+    credits.command("show", epilog=examples("numcheck credits show alice --json"))(
+        _needs_server(credits_show)
+    )
     app.add_typer(credits, name="credits", rich_help_panel=panel)
 
     registry = typer.Typer(
@@ -551,14 +597,18 @@ def register(app: typer.Typer) -> None:
             "numcheck registry load htx customers.txt",
             "numcheck registry load htx churned.csv --column phone --remove",
         ),
-    )(registry_load)
-    registry.command("list", epilog=examples("numcheck registry list --json"))(registry_list)
-    registry.command("delete", epilog=examples("numcheck registry delete htx"))(registry_delete)
+    )(_needs_server(registry_load))
+    registry.command("list", epilog=examples("numcheck registry list --json"))(
+        _needs_server(registry_list)
+    )
+    registry.command("delete", epilog=examples("numcheck registry delete htx"))(
+        _needs_server(registry_delete)
+    )
     registry.command("grant", epilog=examples("numcheck registry grant htx --user alice"))(
-        registry_grant
+        _needs_server(registry_grant)
     )
     registry.command("revoke", epilog=examples("numcheck registry revoke htx --user alice"))(
-        registry_revoke
+        _needs_server(registry_revoke)
     )
     app.add_typer(registry, name="registry", rich_help_panel=panel)
 
@@ -566,5 +616,5 @@ def register(app: typer.Typer) -> None:
     database.command(
         "upgrade",
         epilog=examples("NUMCHECK_DATABASE_URL=postgresql+psycopg://… numcheck db upgrade"),
-    )(db_upgrade)
+    )(_needs_server(db_upgrade))
     app.add_typer(database, name="db", rich_help_panel=panel)

@@ -243,3 +243,88 @@ def test_operator_commands_say_which_data_dir_and_reads_never_create_one(tmp_pat
         unknown.returncode == 1 and json.loads(unknown.stdout)["error"]["code"] == "user_not_found"
     )
     assert json.loads(numcheck_cli(data, "audit", "--json").stdout)[0]["action"]
+
+
+# Imports allowed in a client-only install (`pip install numcheck`): the standard library, the
+# distributions pyproject.toml's base dependencies pull in, and numcheck itself.
+CLIENT_ONLY = r"""
+import importlib.abc, importlib.metadata as md, re, runpy, sys, tomllib
+
+base = tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]
+allowed, todo = set(), [re.match(r"[A-Za-z0-9._-]+", r).group() for r in base]
+while todo:
+    name = todo.pop().lower().replace("_", "-")
+    if name in allowed:
+        continue
+    allowed.add(name)
+    try:
+        requires = md.requires(name) or []
+    except md.PackageNotFoundError:  # only for other Pythons (a marker), so not here either
+        continue
+    for req in requires:
+        if "extra ==" not in req:
+            todo.append(re.match(r"[A-Za-z0-9._-]+", req).group())
+owners = md.packages_distributions()
+
+class ServerPackagesAbsent(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        top = fullname.split(".")[0]
+        if top in sys.stdlib_module_names or top in ("numcheck", "_distutils_hack"):
+            return None
+        dists = {d.lower().replace("_", "-") for d in owners.get(top, [])}
+        if dists and not dists & allowed:
+            raise ModuleNotFoundError(f"{fullname} is not part of a client-only install")
+        return None
+
+sys.meta_path.insert(0, ServerPackagesAbsent())
+sys.argv = ["numcheck", *sys.argv[2:]]
+runpy.run_module("numcheck", run_name="__main__")
+"""
+
+
+@in_modes("sqlite")
+def test_client_commands_need_only_the_client_install(server: Server, tmp_path: Path) -> None:
+    """As in a venv with only `pip install numcheck` (typer, rich, httpx): the client commands
+    work, and an operator command says to install numcheck[server]."""
+    key = server.create_key("client-only")
+    pyproject = Path(__file__).parents[2] / "pyproject.toml"
+    source = tmp_path / "n.txt"
+    source.write_text("+12025550101\n")
+
+    def client_only(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", CLIENT_ONLY, str(pyproject), *args],
+            env=os.environ | as_user(server, key, tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    submitted = client_only("submit", str(source), "-t", "validate", "--wait", "--json")
+    assert submitted.returncode == 0, submitted.stderr
+    task_id = json.loads(submitted.stdout)["task_id"]
+    assert json.loads(client_only("status", task_id, "--json").stdout)["status"] == "exported"
+    assert client_only("list", "--json").returncode == 0
+    assert client_only("account", "--json").returncode == 0
+    assert client_only("download", task_id, "-o", str(tmp_path / "r.zip")).returncode == 0
+    assert client_only("--version").returncode == 0
+    refused = client_only("keys", "list")
+    assert refused.returncode == 2
+    assert "pip install 'numcheck[server]'" in refused.stderr
+    # The blocker blocks: a server module cannot be imported under it.
+    probe = client_only("-c", "x")  # not a command: exits 2 from Typer, imports nothing more
+    assert probe.returncode == 2
+    blocked = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CLIENT_ONLY.replace(
+                'runpy.run_module("numcheck", run_name="__main__")', "import sqlalchemy"
+            ),
+            str(pyproject),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "sqlalchemy is not part of a client-only install" in blocked.stderr
