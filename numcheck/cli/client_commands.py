@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from numcheck.client import Client, NumcheckClientError, Task
 
 PANEL = "Client (talks to a server)"
-UPLOAD_BAR_BYTES = 4 << 20  # a progress bar for uploads from this size
+UPLOAD_BAR_BYTES = 1 << 20  # a progress bar for uploads from this size
 
 ServerOption = Annotated[
     str | None,

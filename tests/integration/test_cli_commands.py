@@ -328,3 +328,60 @@ def test_client_commands_need_only_the_client_install(server: Server, tmp_path: 
         timeout=60,
     )
     assert "sqlalchemy is not part of a client-only install" in blocked.stderr
+
+
+def on_a_terminal(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """`numcheck` with its stderr on a pseudo-terminal (what a person sees) and stdout piped."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NUMCHECK_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "numcheck", *args],
+        env=clean | {"TERM": "xterm", "COLUMNS": "160"} | env,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            break
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the command ended and closed the terminal
+            break
+        if not data:
+            break
+        seen += data
+    os.close(leader)
+    stdout = process.stdout.read() if process.stdout else ""
+    return process.wait(timeout=60), stdout, seen.decode(errors="replace")
+
+
+def test_on_a_terminal_the_retries_are_told(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    env = {"NUMCHECK_SERVER": url, "NUMCHECK_API_KEY": "nck_x_y", "XDG_CONFIG_HOME": str(tmp_path)}
+    code, _, seen = on_a_terminal("checks", env=env)
+    assert code == 5
+    assert f"numcheck: GET {url}/v1/checks: connection refused; retrying in" in seen
+    assert "(retry 2 of 2)" in seen and f"cannot reach {url}" in seen
+    piped = run("checks", env=env)  # in a pipe: only the error
+    assert "retrying" not in piped.stderr and f"cannot reach {url}" in piped.stderr
+
+
+@in_modes("sqlite")
+def test_on_a_terminal_wait_shows_rate_and_time_left(server: Server, tmp_path: Path) -> None:
+    key = server.create_key("watcher")
+    big = tmp_path / "big.txt"
+    big.write_text(BIG)
+    code, stdout, seen = on_a_terminal(
+        "submit", str(big), "-t", "validate", "--wait", env=as_user(server, key, tmp_path)
+    )
+    assert code == 0, seen
+    assert "uploading" in seen  # 2.6 MB: the upload bar
+    assert "/s" in seen and "left 0:" in seen and "200000/200000" in seen
+    assert "exported" in stdout
