@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar, cast
+from urllib.parse import quote
 
 import httpx
 
@@ -87,8 +88,6 @@ def page(status: str | None, cursor: str | None, size: int) -> Call[dict[str, An
 
 def _path_part(task_id: str) -> str:
     """A task id as one path segment: nothing typed can reach another route."""
-    from urllib.parse import quote
-
     return quote(task_id, safe="")
 
 

@@ -58,11 +58,10 @@ def parse_statuses(text: str | None) -> frozenset[TaskStatus]:
     if not text:
         return frozenset()
     wanted = {part.strip() for part in text.split(",") if part.strip()}
-    unknown = sorted(wanted - {str(s) for s in TaskStatus})
-    if unknown:
+    if wanted - {str(s) for s in TaskStatus}:
         raise errors.InvalidRequest(
-            f"Unknown status {', '.join(unknown)}: use "
-            f"{', '.join(str(s) for s in TaskStatus)} (several separated by commas)."
+            f"status is one of {', '.join(str(s) for s in TaskStatus)}, or several of them "
+            "separated by commas."
         )
     return frozenset(TaskStatus(part) for part in wanted)
 

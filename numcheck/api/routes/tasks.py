@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from numcheck import errors
+from numcheck import errors, states
 from numcheck.accounts import idempotency
 from numcheck.api import links, multipart
 from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
@@ -232,6 +232,12 @@ def get_task(
     return TaskStatus.of(task, links.result_url(request, runtime, task))
 
 
+# `status=` of the list: one status or several, comma-separated (in the schema, so that a
+# client generated from it, or schemathesis, knows which values are accepted).
+_ONE_STATUS = "|".join(state.value for state in states.TaskStatus)
+_STATUS_LIST = f"^({_ONE_STATUS})(,({_ONE_STATUS}))*$"
+
+
 @router.get("/tasks", response_model=TaskPage, summary="Your tasks, newest first")
 def list_tasks(
     request: Request,
@@ -242,7 +248,11 @@ def list_tasks(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     status: Annotated[
         str | None,
-        Query(max_length=200, description="Only tasks in this status (several: comma-separated)."),
+        Query(
+            max_length=200,
+            pattern=_STATUS_LIST,
+            description="Only tasks in this status (several: comma-separated).",
+        ),
     ] = None,
 ) -> TaskPage:
     tasks, next_cursor = queries.list_owned(
