@@ -19,6 +19,7 @@ from numcheck.client import (
     RateLimited,
     ServerError,
     Unreachable,
+    WaitTimeout,
 )
 from numcheck.client import aio as client_aio
 from numcheck.client import api as client_api
@@ -212,3 +213,21 @@ def test_the_async_client_retries_as_the_sync_one(monkeypatch: pytest.MonkeyPatc
 
     assert asyncio.run(run()) == CHECKS
     assert len(seen) == 3 and waits[0] == 2.0 and 0 < waits[1] <= 1.5
+
+
+def test_wait_polls_fast_first_then_backs_off_and_times_out(slept: list[float]) -> None:
+    running = {"task_id": "dc60g3n8lhpk1vas1e5g", "status": "processing", "total": 9}
+    answers = [status(200, running)] * 12 + [status(200, {**EXPORTED, "total": 9, "success": 9})]
+    transport, seen = scripted(*answers)
+    with Client("http://numcheck.test", "nck_k_s", transport=transport) as client:
+        task = client_api.Task(client, dict(running))
+        task.wait(poll=0.5)
+    assert task.state == "exported" and len(seen) == 13
+    assert slept[0] == 0.05 and slept == sorted(slept) and slept[-1] == 0.5  # 50 ms, then up
+    transport, _ = scripted(*[status(200, running)] * 3)
+    with (
+        Client("http://numcheck.test", "nck_k_s", transport=transport) as client,
+        pytest.raises(WaitTimeout) as late,
+    ):
+        client_api.Task(client, dict(running)).wait(timeout=0)
+    assert isinstance(late.value, TimeoutError) and isinstance(late.value, NumcheckClientError)
