@@ -13,7 +13,7 @@ def test_every_setting_is_in_the_readme() -> None:
 
 
 # Read by the client commands, not the server; and by the test suite.
-CLIENT_VARIABLES = {"SERVER", "API_KEY"}
+CLIENT_VARIABLES = {"SERVER", "API_KEY", "PROFILE"}
 TEST_VARIABLES = {"TEST_MODES", "TEST_POSTGRES"}
 
 

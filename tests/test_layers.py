@@ -45,6 +45,21 @@ FORBIDDEN = {
 THIRD_PARTY_FORBIDDEN = {
     "numbers": {"fastapi", "starlette", "sqlalchemy", "celery", "httpx", "boto3"},
     "checks": {"fastapi", "starlette", "sqlalchemy", "celery", "httpx", "boto3"},
+    # `pip install numcheck` (no [server] extra) has none of these.
+    "client": {
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "sqlalchemy",
+        "alembic",
+        "pydantic",
+        "pydantic_settings",
+        "numpy",
+        "phonenumbers",
+        "celery",
+        "boto3",
+        "psycopg",
+    },
 }
 
 

@@ -1,25 +1,23 @@
-"""`Client` and `Task`: submit, watch, download — with retries on 429 and 5xx."""
+"""`Client` and `Task`: submit, watch, list, cancel, download — with retries on 429, 5xx and
+dropped connections. `aio.AsyncClient` is the same over asyncio; both build their requests and
+judge their answers with `core`."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import itertools
 import os
-import random
 import tempfile
 import time
 import uuid
-import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, TypeVar
 
 import httpx
 
-from numcheck.client import errors
+from numcheck.client import core, errors
 
-TERMINAL = ("exported", "failed", "cancelled", "expired")
+T = TypeVar("T")
 
 
 class Client:
@@ -36,12 +34,11 @@ class Client:
         self.server = server.rstrip("/")
         self._http = httpx.Client(
             base_url=self.server,
-            headers={"X-API-Key": api_key},
+            headers={core.KEY_HEADER: api_key},
             timeout=timeout,
             transport=transport,
         )
-        self._retries = retries
-        self._backoff = backoff
+        self._policy = core.RetryPolicy(retries, backoff)
 
     def close(self) -> None:
         self._http.close()
@@ -52,77 +49,97 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- requests ----------------------------------------------------------------------------
+    # -- sending -----------------------------------------------------------------------------
 
-    def _request(
-        self, method: str, url: str, *, rewind: Sequence[IO[bytes]] = (), **kwargs: Any
-    ) -> httpx.Response:
-        """Send, retrying 429 (after Retry-After), 5xx and network errors with backoff."""
-        for attempt in range(self._retries + 1):
+    def _send(
+        self,
+        call: core.Call[T],
+        *,
+        keyless: bool = False,
+        consume: Callable[[httpx.Response], T] | None = None,
+        rewind: Sequence[IO[bytes]] = (),
+    ) -> T:
+        """Send `call`, retrying as `core.RetryPolicy` says; `consume` reads a streamed body
+        (a download), and a body cut off mid-way is sent for again."""
+        for attempt in itertools.count():
             for handle in rewind:
                 handle.seek(0)
+            request = core.build(self._http, call, keyless=keyless)
             try:
-                response = self._http.request(method, url, **kwargs)
+                response = self._http.send(request, stream=True)
+                try:
+                    if response.status_code < 400:
+                        if consume is not None:
+                            return consume(response)
+                        response.read()
+                        return call.parse(response)
+                    response.read()
+                finally:
+                    response.close()
             except httpx.TransportError as exc:
-                if attempt == self._retries:
-                    raise errors.ServerError(0, "unreachable", str(exc)) from exc
-                time.sleep(self._delay(attempt, None))
+                time.sleep(self._policy.after_error(attempt, exc, request))
                 continue
-            if response.status_code < 400:
-                return response
-            body = _json(response)
-            retryable = (
-                response.status_code == 429
-                or response.status_code >= 500
-                # our own earlier attempt (same Idempotency-Key) is still being handled
-                or body.get("code") == "idempotency_in_progress"
-            )
-            if not retryable or attempt == self._retries:
-                raise errors.from_response(response.status_code, body)
-            time.sleep(self._delay(attempt, response.headers.get("Retry-After")))
+            time.sleep(self._policy.after_response(attempt, response))
         raise AssertionError("unreachable")
-
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after is not None:
-            try:
-                return max(0.0, float(retry_after))
-            except ValueError:
-                pass
-        return self._backoff * (2**attempt) * (0.5 + random.random())
 
     # -- the contract ------------------------------------------------------------------------
 
     def submit(
-        self, source: str | os.PathLike[str] | Iterable[str], task_type: str, **options: str
+        self,
+        source: str | os.PathLike[str] | Iterable[str],
+        task_type: str,
+        options: Mapping[str, str] | None = None,
+        *,
+        on_upload: Callable[[int, int], None] | None = None,
+        **fields: str,
     ) -> Task:
         """Create a task from a file path or an iterable of lines.
 
-        Options are form fields: `default_region`, `column`, `id_column`, `delimiter`, `sheet`
-        (XLSX), `result_format` (`csv`, `xlsx`, `jsonl`), `include_failed` (`"true"`),
-        `callback_url`. An Idempotency-Key makes the retries of this call safe: they never
-        create a second task.
+        Options are form fields, as a mapping or as keywords: `default_region`, `column`,
+        `id_column`, `callback_url`. An
+        Idempotency-Key makes the retries of this call safe: they never create a second task.
+        `on_upload(sent, size)` is called as the file's bytes go out.
         """
-        with _open_source(source) as (name, handle):
-            response = self._request(
+        with core.Upload(source, on_upload) as (name, handle):
+            call = core.Call(
                 "POST",
                 "/v1/tasks",
-                files={"file": (name, handle)},
-                data={"task_type": task_type, **options},
-                headers={"Idempotency-Key": uuid.uuid4().hex},
-                rewind=[handle],
+                core.body,
+                {
+                    "files": {"file": (name, handle)},
+                    "data": {"task_type": task_type, **(options or {}), **fields},
+                    "headers": {"Idempotency-Key": uuid.uuid4().hex},
+                },
             )
-        return Task(self, response.json())
+            return Task(self, self._send(call, rewind=[handle]))
 
     def task(self, task_id: str) -> Task:
-        task = Task(self, {"task_id": task_id})
-        task.refresh()
-        return task
+        return Task(self, self.status(task_id))
 
     def status(self, task_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = self._request(
-            "POST", "/v1/gettasks", data={"task_id": task_id}
-        ).json()
-        return body
+        return self._send(core.status(task_id))
+
+    def tasks(self, status: str | None = None, *, page_size: int = 100) -> Iterator[Task]:
+        """Your tasks, newest first, page after page; `status` keeps one status or several
+        (`"pending,processing"`)."""
+        cursor: str | None = None
+        while True:
+            found = self._send(core.page(status, cursor, page_size))
+            for body in found["tasks"]:
+                yield Task(self, body)
+            cursor = found.get("next_cursor")
+            if not cursor:
+                return
+
+    def cancel(self, task_id: str) -> Task:
+        """Cancel a pending or processing task (its credits are released); for an exported
+        one, delete its files. Answers the task as it is now."""
+        return Task(self, self._send(core.cancel(task_id)))
+
+    def account(self) -> dict[str, Any]:
+        """Your user, credits (`unlimited`, `balance`, `reserved`, `charged_this_month`),
+        limits and webhook secret."""
+        return self._send(core.account())
 
     def lookup(
         self,
@@ -133,139 +150,75 @@ class Client:
     ) -> list[dict[str, str]]:
         """Check up to 1,000 numbers now, in the request: one dict per number, in order, with
         `input` and the fields of its results.csv row, or `input` and `failure`."""
-        body: dict[str, Any] = {"numbers": list(numbers), "task_type": checks}
-        if default_region is not None:
-            body["default_region"] = default_region
-        answer: dict[str, list[dict[str, str]]] = self._request(
-            "POST", "/v1/lookup", json=body
-        ).json()
-        return answer["results"]
-
-    def download_results(self, task_id: str, path: str | os.PathLike[str]) -> Path:
-        """Save an exported task's results file itself (no zip) at `path`."""
-        with self._http.stream("GET", f"/v1/tasks/{task_id}/results") as response:
-            return _save(response, Path(path))
+        return self._send(core.lookup(numbers, checks, default_region))
 
     def checks(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self._request("GET", "/v1/checks").json()
-        return found
+        return self._send(core.checks())
 
     def download_url(self, url: str, path: str | os.PathLike[str]) -> Path:
-        with httpx.stream("GET", url, timeout=self._http.timeout) as response:
-            return _save(response, Path(path))
+        """Save a result link's zip to `path`, through this client's transport and retries
+        (without the API key: the link is signed, and may point at another host)."""
+        return self._save(core.download(url, Path(path)), Path(path), keyless=True)
+
+    def download_results(self, task_id: str, path: str | os.PathLike[str]) -> Path:
+        """Save an exported task's results file itself (no zip) at `path` (an
+        APIError with code `task_not_finished` while it runs)."""
+        return self._save(core.results_file(task_id, Path(path)), Path(path), keyless=False)
+
+    def _save(self, call: core.Call[Path], target: Path, *, keyless: bool) -> Path:
+
+        def save(response: httpx.Response) -> Path:
+            with open(target, "wb") as out:
+                for block in response.iter_bytes():
+                    out.write(block)
+            return target
+
+        return self._send(call, keyless=keyless, consume=save)
 
 
-class Task:
+class Task(core.TaskView):
     """A task on the server; `status` holds the last status body seen."""
 
     def __init__(self, client: Client, status: dict[str, Any]) -> None:
+        super().__init__(status)
         self._client = client
-        self.status = status
-
-    @property
-    def id(self) -> str:
-        return str(self.status["task_id"])
-
-    @property
-    def total(self) -> int:
-        return int(self.status.get("total", 0))
-
-    @property
-    def done(self) -> int:
-        return int(self.status.get("success", 0)) + int(self.status.get("failure", 0))
-
-    @property
-    def state(self) -> str:
-        return str(self.status.get("status", "pending"))
 
     def refresh(self) -> Task:
         self.status = self._client.status(self.id)
         return self
 
+    def cancel(self) -> Task:
+        self.status = self._client.cancel(self.id).status
+        return self
+
     def wait(
         self,
-        poll: float = 1.0,
+        poll: float = 2.0,
         on_progress: Callable[[Task], None] | None = None,
         timeout: float | None = None,
     ) -> Task:
-        """Poll until the task ends; TaskFailed unless it is exported."""
+        """Poll until the task ends — every 50 ms at first, backing off to every `poll`
+        seconds; TaskFailed unless it is exported, WaitTimeout after `timeout` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
+        for delay in core.poll_delays(poll):
             self.refresh()
             if on_progress is not None:
                 on_progress(self)
-            if self.state in TERMINAL:
+            if self.finished:
                 break
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"task {self.id} is still {self.state}")
-            time.sleep(poll)
-        if self.state != "exported":
-            raise errors.TaskFailed(self.status)
+                raise errors.WaitTimeout(f"task {self.id} is still {self.state}")
+            time.sleep(delay)
+        self.outcome()
         return self
 
     def download(self, path: str | os.PathLike[str] | None = None) -> Path:
-        """Save the result zip (`<task_id>.zip` by default); a fresh link is asked for first."""
+        """Save the result zip (`<task_id>.zip` by default); a fresh link is asked for first.
+        TaskNotFinished while it still runs, TaskFailed if it ended otherwise."""
         self.refresh()
-        if "result_url" not in self.status:
-            raise errors.TaskFailed(self.status)
-        return self._client.download_url(self.status["result_url"], path or f"{self.id}.zip")
+        return self._client.download_url(self.result_url(), path or f"{self.id}.zip")
 
     def rows(self) -> Iterator[dict[str, str]]:
-        """The rows of the results file (CSV or JSON Lines) as dicts, in input order."""
+        """The rows of results.csv as dicts, in input order."""
         with tempfile.TemporaryDirectory() as tmp:
-            archive = self.download(Path(tmp) / f"{self.id}.zip")
-            with zipfile.ZipFile(archive) as opened:
-                names = set(opened.namelist())
-                if "results.jsonl" in names:
-                    with opened.open("results.jsonl") as raw:
-                        yield from map(json.loads, io.TextIOWrapper(raw, encoding="utf-8"))
-                    return
-                if "results.csv" not in names:
-                    raise ValueError("rows() reads CSV or JSON Lines results; this task has XLSX")
-                with opened.open("results.csv") as raw:
-                    text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-                    yield from csv.DictReader(text)
-
-
-def _save(response: httpx.Response, target: Path) -> Path:
-    """A streamed response's body into `target`, or its error raised."""
-    if response.status_code >= 400:
-        response.read()
-        raise errors.from_response(response.status_code, _json(response))
-    with open(target, "wb") as out:
-        for block in response.iter_bytes():
-            out.write(block)
-    return target
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {"code": "http_error", "message": response.text[:200]}
-    return body if isinstance(body, dict) else {"code": "http_error", "message": str(body)[:200]}
-
-
-class _open_source:
-    """A file to upload: the path itself, or lines spooled to a temporary file (so retries can
-    send it again)."""
-
-    def __init__(self, source: str | os.PathLike[str] | Iterable[str]) -> None:
-        self._source = source
-        self._handle: IO[bytes] | None = None
-
-    def __enter__(self) -> tuple[str, IO[bytes]]:
-        if isinstance(self._source, (str, os.PathLike)):
-            path = Path(self._source)
-            self._handle = open(path, "rb")
-            return path.name, self._handle
-        spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)
-        for line in self._source:
-            spool.write(line.rstrip("\r\n").encode() + b"\n")
-        spool.seek(0)
-        self._handle = cast(IO[bytes], spool)
-        return "numbers.txt", self._handle
-
-    def __exit__(self, *exc: object) -> None:
-        if self._handle is not None:
-            self._handle.close()
+            yield from core.read_rows(self.download(Path(tmp) / f"{self.id}.zip"))

@@ -53,20 +53,33 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise errors.InvalidRequest("The cursor is not one this server handed out.") from None
 
 
+def parse_statuses(text: str | None) -> frozenset[TaskStatus]:
+    """`status=` of the list route: one status or several, comma-separated; empty means all."""
+    if not text:
+        return frozenset()
+    wanted = {part.strip() for part in text.split(",") if part.strip()}
+    if wanted - {str(s) for s in TaskStatus}:
+        raise errors.InvalidRequest(
+            f"status is one of {', '.join(str(s) for s in TaskStatus)}, or several of them "
+            "separated by commas."
+        )
+    return frozenset(TaskStatus(part) for part in wanted)
+
+
 def list_owned(
     session: Session,
     user_id: str,
     *,
     limit: int,
     cursor: str | None,
-    status: TaskStatus | None = None,
+    statuses: frozenset[TaskStatus] = frozenset(),
     task_type: str | None = None,
 ) -> tuple[list[Task], str | None]:
-    """A page of the user's tasks, newest first (of one status, one check, when asked), and the
-    cursor of the next page (or None)."""
+    """A page of the user's tasks, newest first, and the cursor of the next page (or None);
+    only tasks in `statuses` when it is not empty, and of `task_type` when given."""
     query = select(Task).where(Task.user_id == user_id)
-    if status is not None:
-        query = query.where(Task.status == status)
+    if statuses:
+        query = query.where(Task.status.in_(sorted(statuses)))
     if task_type:
         query = query.where(Task.task_type == task_type.strip())
     if cursor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import gzip
 import io
@@ -15,7 +16,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from numcheck.client import Client, InvalidRequest, TaskFailed, Unauthorized
+from numcheck.client import (
+    AsyncClient,
+    Client,
+    InvalidRequest,
+    NotFound,
+    NumcheckClientError,
+    TaskFailed,
+    TaskNotFinished,
+    Unauthorized,
+)
 from tests.helpers import Server, in_modes
 
 
@@ -104,7 +114,8 @@ def test_cli_submit_wait_output_plain_and_json(server: Server, tmp_path: Path) -
         env={k: v for k, v in os.environ.items() if not k.startswith("NUMCHECK_")}
         | {"XDG_CONFIG_HOME": str(tmp_path)},
     )
-    assert from_config.returncode == 0 and from_config.stdout.startswith("validate\t")
+    assert from_config.returncode == 0
+    assert from_config.stdout.splitlines()[1].startswith("validate\t")  # after the header
 
 
 def test_csv_with_header_id_passthrough_and_gzip(server: Server, admin_key: str) -> None:
@@ -191,6 +202,61 @@ def _zip(status: dict) -> dict[str, str]:
     from tests.helpers import download_zip
 
     return download_zip(status)
+
+
+def test_list_cancel_account_and_unfinished_downloads(server: Server, tmp_path: Path) -> None:
+    key = server.create_key("lister")
+    with Client(server.url, key) as client:
+        done = [
+            client.submit(iter([f"+1202555{i:04d}"]), "validate").wait(poll=0.05) for i in range(3)
+        ]
+        running = client.submit(iter(["+12025550101"] * 60_000), "validate")
+        with pytest.raises(TaskNotFinished) as early:
+            running.download(tmp_path / "early.zip")
+        assert early.value.code == "not_finished" and not (tmp_path / "early.zip").exists()
+        cancelled = client.cancel(running.id)
+        assert cancelled.state == "cancelled"
+        with pytest.raises(TaskFailed) as ended:
+            cancelled.download(tmp_path / "late.zip")
+        assert isinstance(ended.value, NumcheckClientError) and ended.value.code == "cancelled"
+
+        everything = [t.id for t in client.tasks(page_size=2)]  # three pages
+        assert everything == [running.id, *(t.id for t in reversed(done))]
+        assert [t.id for t in client.tasks("exported", page_size=2)] == [
+            t.id for t in reversed(done)
+        ]
+        assert [t.state for t in client.tasks("cancelled,failed")] == ["cancelled"]
+        with pytest.raises(InvalidRequest) as bad:
+            list(client.tasks("finished"))
+        assert bad.value.code == "invalid_request" and "exported" in bad.value.message
+        with pytest.raises(NotFound):
+            client.cancel("dc60g3n8lhpk1vas1e5g")
+
+        account = client.account()
+        assert account["name"] == "lister"
+        assert account["limits"]["max_active_tasks"] >= 1
+        assert {"unlimited", "balance", "reserved"} <= set(account["credits"])
+
+
+def test_async_client_has_the_same_surface(server: Server) -> None:
+    key = server.create_key("asyncer")
+    numbers = [f"+4915112345{i:03d}" for i in range(1200)] + ["oops"]
+
+    async def run() -> tuple[list[dict[str, str]], list[str], dict]:
+        async with AsyncClient(server.url, key) as client:
+            task = await client.submit(iter(numbers), "validate", {"default_region": "DE"})
+            await task.wait(poll=0.05)
+            rows = [row async for row in task.rows()]
+            listed = [t.id async for t in client.tasks("exported", page_size=1)]
+            assert listed == [task.id]
+            with pytest.raises(NotFound):
+                await client.task("dc60g3n8lhpk1vas1e5g")
+            assert (await client.lookup(["+12025550101"]))[0]["valid"] == "yes"
+            return rows, [c["name"] for c in await client.checks()], await client.account()
+
+    rows, checks, account = asyncio.run(run())
+    assert len(rows) == 1200 and rows[0]["Number"] == numbers[0] and rows[0]["valid"] == "yes"
+    assert checks == ["validate"] and account["name"] == "asyncer"
 
 
 @in_modes("sqlite")

@@ -278,6 +278,12 @@ def get_task(
     return TaskStatus.of(task, links.result_url(request, runtime, task))
 
 
+# `status=` of the list: one status or several, comma-separated (in the schema, so that a
+# client generated from it, or schemathesis, knows which values are accepted).
+_ONE_STATUS = "|".join(state.value for state in states.TaskStatus)
+_STATUS_LIST = f"^({_ONE_STATUS})(,({_ONE_STATUS}))*$"
+
+
 @router.get("/tasks", response_model=TaskPage, summary="Your tasks, newest first")
 def list_tasks(
     request: Request,
@@ -287,7 +293,12 @@ def list_tasks(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     status: Annotated[
-        states.TaskStatus | None, Query(description="Only tasks with this status.")
+        str | None,
+        Query(
+            max_length=200,
+            pattern=_STATUS_LIST,
+            description="Only tasks in this status (several: comma-separated).",
+        ),
     ] = None,
     task_type: Annotated[
         str | None,
@@ -295,7 +306,12 @@ def list_tasks(
     ] = None,
 ) -> TaskPage:
     tasks, next_cursor = queries.list_owned(
-        session, user.id, limit=limit, cursor=cursor, status=status, task_type=task_type
+        session,
+        user.id,
+        limit=limit,
+        cursor=cursor,
+        statuses=queries.parse_statuses(status),
+        task_type=task_type,
     )
     return TaskPage(
         tasks=[TaskStatus.of(task, links.result_url(request, runtime, task)) for task in tasks],
