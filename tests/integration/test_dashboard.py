@@ -6,13 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import Server, in_modes
+from tests.helpers import Server, in_modes, wait_for_status
 
 CHROMIUM = "/usr/bin/chromium"
 OUTPUT = Path(__file__).parents[2] / "test-output"
@@ -132,3 +133,90 @@ def test_the_upload_form_offers_the_file_header_and_sends_the_shaping_fields(
         ("+4915112345678", "yes", "c1", None),
         ("nope", None, "c2", "not_a_number"),
     ]
+
+
+DOCS = Path(__file__).parents[2] / "docs"
+PHONE = {"width": 390, "height": 844}
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's violations of serious or critical impact, as 'rule: target' lines."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [
+        f"{v['id']}: {node['target']}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+        for node in v["nodes"]
+    ]
+
+
+@in_modes("sqlite")
+def test_outcome_preview_filters_cancel_and_a_phone(
+    browser, server: Server, tmp_path: Path
+) -> None:
+    """A finished task's details (counts, charts, preview), the filters, a confirmed cancel,
+    and the same page at 390 px: no sideways scrolling, no serious axe-core violation."""
+    key = server.create_key("browser-outcome")
+    with server.client(key) as client:
+        content = "+4915112345678\n+12025550101\n+442079460958\nnope\n+4930123456\n"
+        created = client.post(
+            "/v1/tasks",
+            files={"file": ("n.txt", content.encode())},
+            data={"task_type": "validate"},
+        ).json()
+        wait_for_status(client, created["task_id"])
+        running = client.post(
+            "/v1/tasks",
+            files={"file": ("big.txt", b"+12025550101\n" * 400_000)},
+            data={"task_type": "validate"},
+        ).json()["task_id"]
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_label("API key").press("Enter")
+    expect(page.locator("#credits")).to_contain_text("Credits")
+
+    # A confirmed cancel of the running task; a dismissed one changes nothing.
+    cancel = page.get_by_role("button", name=f"Cancel task {running}")
+    if cancel.count():
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        cancel.click()
+        page.once("dialog", lambda dialog: dialog.accept())
+        cancel.click()
+    expect(page.locator(f'tr[data-task-id="{running}"]')).to_have_attribute(
+        "data-status", re.compile("cancelled|exported"), timeout=30_000
+    )
+
+    # Filters: only exported tasks, then only cancelled ones.
+    page.get_by_label("Status", exact=True).select_option("exported")
+    expect(page.locator("#tasks tbody tr[data-task-id]")).to_have_count(1)
+    page.get_by_label("Status", exact=True).select_option("")
+
+    page.get_by_role("button", name=f"Details of task {created['task_id']}").click()
+    details = page.locator(f"#details-{created['task_id']}")
+    expect(details.locator(".outcome-counts")).to_have_text("4 answered, 1 failed, of 5.")
+    expect(details.get_by_role("img", name=re.compile(r"^Valid: yes 4"))).to_be_visible()
+    expect(
+        details.get_by_role("img", name=re.compile(r"^Failure reasons: not_a_number 1"))
+    ).to_be_visible()
+    preview = details.locator("table.preview")
+    expect(preview.locator("thead th")).to_have_count(11)
+    expect(preview.locator("tbody tr")).to_have_count(4)
+    expect(preview.locator("tbody tr").first.locator("td").first).to_have_text("+4915112345678")
+    # The details stay open across the page's refreshes.
+    page.wait_for_timeout(2000)
+    expect(details.locator(".outcome-counts")).to_be_visible()
+    assert serious_violations(page) == []
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "dashboard-desktop.png"), full_page=True)
+
+    page.set_viewport_size(PHONE)
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert serious_violations(page) == []
+    page.screenshot(path=str(OUTPUT / "dashboard-phone.png"), full_page=True)
+    context.close()
