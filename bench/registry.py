@@ -74,7 +74,7 @@ def load_phase(data_dir: str, source: str, queue) -> None:  # type: ignore[no-un
     db.upgrade(stores.engine)
     before = peak_rss_mb()
     started = time.perf_counter()
-    run = loading.start(stores.settings, csv_input=None, default_region=None)
+    run = loading.start(stores, "bench", csv_input=None, default_region=None)
     with open(source, "rb") as handle:
         while block := handle.read(1 << 20):
             run.feed(block)
