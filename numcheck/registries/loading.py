@@ -1,10 +1,12 @@
 """Loading a registry file into a new version: stream, normalize, hash, sort, publish.
 
 Numbers are normalized exactly as checks normalize them (the compiled validator: E.164 from
-phonenumbers.parse) and hashed at once; only digests are spooled, to anonymous temporary files,
-so no plaintext number is written anywhere. The spool keeps digests in 16 buckets by their top
-bits, sorted one bucket at a time and written out in order: memory holds a sixteenth of the
-entries, not all of them (plus, for `add` and `remove`, the current version).
+phonenumbers.parse) and hashed a batch at a time. Lines that are already E.164 (most of a
+registry file) are found and hashed in the file's bytes (`plainlines`), without a Python string
+each; the others go through `describe_lines`. Only digests are spooled, to anonymous temporary
+files, so no plaintext number is written anywhere. The spool keeps digests in 16 buckets by
+their top bits, sorted one bucket at a time and written out in order: memory holds a sixteenth
+of the entries, not all of them (plus, for `add` and `remove`, the current version).
 
 A registry whose current version is of the older digest (BLAKE2b-64) is hashed both ways while
 it loads: a `replace` publishes the current digest, an `add` or `remove` combines with the old
@@ -27,6 +29,7 @@ from numcheck.numbers.compiled.validator import CompiledValidator
 from numcheck.registries import versions
 from numcheck.registries.hashing import SIPHASH, KeyedHasher
 from numcheck.registries.keys import registry_key
+from numcheck.registries.plainlines import PlainLines
 from numcheck.registries.spool import BUCKETS, DigestSpool, bucket_bounds, distinct_sorted
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import RegistryVersion
@@ -36,6 +39,7 @@ from numcheck.textlines import LineIndex, LineSplitter
 MODES = ("replace", "add", "remove")
 _FIRST_INVALID = 20
 _BATCH_LINES = 100_000
+_PIECE_LINES = 16_384
 _MAX_LINE_CHARS = 4096  # CSV rows may carry other columns
 
 
@@ -72,7 +76,10 @@ class RegistryLoad:
         self._region = default_region
         self._splitter = LineSplitter(_MAX_LINE_CHARS)
         self._sha = hashlib.sha256()
-        self._pending: list[tuple[int, str]] = []
+        self._pending: list[tuple[int, str]] = []  # lines for describe_lines, numbered
+        self._plain_lines = PlainLines(validator.t)
+        self._plain_rows: list[np.ndarray] = []  # lines already in E.164, as rows of bytes
+        self._plain_count = 0
         self._line_no = 0  # physical lines read so far
         self.report = LoadReport(name="")
 
@@ -86,19 +93,49 @@ class RegistryLoad:
         self._read(block)
 
     def _read(self, block: LineIndex) -> None:
-        rows = block.nonblank
-        numbers = (rows + self._line_no + 1).tolist()  # 1-based line numbers of the file
-        self._pending += zip(numbers, block.texts(rows), strict=True)
+        others = self._take_plain(block)
+        numbers = (others + self._line_no + 1).tolist()  # 1-based line numbers of the file
+        self._pending += zip(numbers, block.texts(others), strict=True)
         self._line_no += block.count
-        if len(self._pending) >= _BATCH_LINES:
+        if len(self._pending) + self._plain_count >= _BATCH_LINES:
             self._flush()
 
+    def _take_plain(self, block: LineIndex) -> np.ndarray:
+        """Keep the lines already in E.164 (as rows of bytes); the other non-blank lines'
+        indices, for `describe_lines`."""
+        ends = block.ends
+        if len(ends) == 0:
+            return ends
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        lengths = ends - starts
+        plain = np.empty(len(ends), dtype=bool)
+        kept = 0
+        # Pieces of lines whose arrays stay in the CPU cache: twice as fast as a whole block.
+        for at in range(0, len(ends), _PIECE_LINES):
+            piece = slice(at, at + _PIECE_LINES)
+            rows = self._plain_lines.rows(block.block, starts[piece], lengths[piece])
+            plain[piece] = self._plain_lines.plain(rows, lengths[piece])
+            self._plain_rows.append(rows[plain[piece]])
+            kept += len(self._plain_rows[-1])
+        self._plain_count += kept
+        if kept == len(ends):
+            return np.zeros(0, dtype=np.int64)
+        others: np.ndarray = block.nonblank
+        declined: np.ndarray = others[~plain[others]]
+        return declined
+
     def _flush(self) -> None:
+        report = self.report
+        if self._plain_rows:
+            rows = np.concatenate(self._plain_rows)
+            report.numbers += len(rows)
+            for hasher, spool in self._spools.values():
+                spool.add(hasher.digests_of_rows(rows))
+            self._plain_rows, self._plain_count = [], 0
         if not self._pending:
             return
         texts = [text for _, text in self._pending]
         batch = self._validator.describe_lines(texts, self._region, classify=False)
-        report = self.report
         numbers = []
         for (line_no, _), reason, e164 in zip(
             self._pending, batch.reasons, batch.e164, strict=True

@@ -217,3 +217,78 @@ def test_a_load_that_finds_older_digests_at_publish_changes_nothing(stores: Stor
         assert [(v.version, v.digest) for v in session.scalars(select(RegistryVersion))] == [
             (1, hashing.BLAKE2B)
         ]
+
+
+_LINE_PIECES = st.sampled_from(
+    ["+", "0", "1", "4", "9", "00", " ", "-", "(", "a", "é", "+1", "+49"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.from_regex(r"\+[0-9]{1,26}", fullmatch=True),
+            st.lists(_LINE_PIECES, max_size=12).map("".join),
+            st.sampled_from([A, B, C, D, "+4401234567890", "+390612345678", "+78005553535"]),
+        ),
+        max_size=60,
+    )
+)
+def test_lines_taken_as_already_e164_are_what_describe_lines_answers(lines: list[str]) -> None:
+    """The load's fast path takes a line as its own E.164 only where the validator would."""
+    from numcheck.numbers.compiled import validator
+    from numcheck.registries.plainlines import PlainLines
+    from numcheck.textlines import LineIndex
+
+    lines = [line.replace("\n", "") for line in lines]
+    compiled = validator.shared()
+    index = LineIndex("".join(f"{line}\n" for line in lines).encode())
+    ends = index.ends
+    starts = np.concatenate(([0], ends[:-1] + 1))[: len(ends)].astype(np.int64)
+    plain_lines = PlainLines(compiled.t)
+    rows = plain_lines.rows(index.block, starts, ends - starts)
+    plain = plain_lines.plain(rows, ends - starts).tolist()
+    batch = compiled.describe_lines(lines, None, classify=False)
+    for line, taken, reason, e164, row in zip(
+        lines, plain, batch.reasons, batch.e164, rows, strict=True
+    ):
+        if taken:
+            assert (reason, e164) == (None, line)
+            assert bytes(row).rstrip(b"\0").decode() == line
+        # Declined lines go through describe_lines itself: always right, only slower.
+    # The usual lines do take the fast path (a national prefix to consider declines it).
+    usual = {A, B, C, D, "+4915112345678", "+390612345678"}
+    assert all(taken for line, taken in zip(lines, plain, strict=True) if line in usual)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 10**9 - 1), max_size=300),
+    st.lists(st.integers(0, 10**9 - 1), max_size=300),
+    st.lists(st.integers(0, 10**9 - 1), max_size=300),
+)
+def test_membership_after_replace_add_remove_equals_sets(
+    tmp_path_factory: pytest.TempPathFactory, first: list[int], more: list[int], gone: list[int]
+) -> None:
+    """Every bucket of the spool and every mode: a registry answers as Python sets do, for
+    numbers written as E.164 and in other spellings alike."""
+    stores = Stores.open(Settings(data_dir=tmp_path_factory.mktemp("data")))
+    db.upgrade(stores.engine)
+    try:
+
+        def spelled(values: list[int]) -> list[str]:
+            return [f"+4915{v:09d}" if v % 3 else f"0049 15{v:09d}" for v in values]
+
+        def e164(values: list[int]) -> set[str]:
+            return {f"+4915{v:09d}" for v in values}
+
+        load(stores, "\n".join(spelled(first)) + "\n")
+        load(stores, "\n".join(spelled(more)) + "\n", mode="add")
+        report = load(stores, "\n".join(spelled(gone)) + "\n", mode="remove")
+        expected = (e164(first) | e164(more)) - e164(gone)
+        asked = [*sorted(e164(first + more + gone)), "+4915000000000", "+12025550101"]
+        assert report.entries == len(expected)
+        assert members(stores, asked) == [number in expected for number in asked]
+    finally:
+        stores.close()
