@@ -292,3 +292,22 @@ def test_membership_after_replace_add_remove_equals_sets(
         assert members(stores, asked) == [number in expected for number in asked]
     finally:
         stores.close()
+
+
+@pytest.mark.parametrize("size", [1, 31, 1_000, 300_000])
+def test_snapshot_membership_equals_a_set_at_size(size: int) -> None:
+    """Directories of one to thousands of buckets, queries at their edges included."""
+    rng = np.random.default_rng(size)
+    table = np.unique(rng.integers(0, 2**64, size=size, dtype=np.uint64))
+    edges = np.array([0, 1, 2**63 - 1, 2**63, 2**64 - 2, 2**64 - 1], dtype=np.uint64)
+    queries = np.concatenate(
+        [
+            table[:: max(1, size // 5_000)],
+            table[::97] + np.uint64(1),
+            edges,
+            rng.integers(0, 2**64, size=5_000, dtype=np.uint64),
+        ]
+    )
+    found = Snapshot(table).contains(queries)
+    members = set(table.tolist())
+    assert found.tolist() == [q in members for q in queries.tolist()]
