@@ -68,7 +68,9 @@ class KeyedHasher:
 def padded_rows(numbers: Sequence[str]) -> np.ndarray:
     """E.164 strings as rows of WIDTH bytes, zero-padded: an injective encoding (no number holds
     a NUL byte), so distinct numbers stay distinct messages."""
-    if numbers and max(map(len, numbers)) > WIDTH:
+    # numpy encodes (ASCII, UnicodeEncodeError otherwise) and pads with NULs in one pass; one
+    # byte more than WIDTH shows a longer string, which it would cut silently.
+    wide = np.array(numbers, dtype=f"S{WIDTH + 1}").view(np.uint8).reshape(len(numbers), WIDTH + 1)
+    if wide[:, WIDTH].any():
         raise ValueError("an E.164 number has at most 24 characters")
-    # numpy encodes (ASCII, UnicodeEncodeError otherwise) and pads with NULs in one pass.
-    return np.array(numbers, dtype=f"S{WIDTH}").view(np.uint8).reshape(len(numbers), WIDTH)
+    return np.ascontiguousarray(wide[:, :WIDTH])
