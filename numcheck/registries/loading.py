@@ -6,7 +6,8 @@ registry file) are found and hashed in the file's bytes (`plainlines`), without 
 each; the others go through `describe_lines`. Only digests are spooled, to anonymous temporary
 files, so no plaintext number is written anywhere. The spool keeps digests in 16 buckets by
 their top bits, sorted one bucket at a time and written out in order: memory holds a sixteenth
-of the entries, not all of them (plus, for `add` and `remove`, the current version).
+of the entries, not all of them; `add` and `remove` read the current version a bucket at a
+time from its memory-mapped snapshot.
 
 A registry whose current version is of the older digest (BLAKE2b-64) is hashed both ways while
 it loads: a `replace` publishes the current digest, an `add` or `remove` combines with the old
@@ -190,10 +191,13 @@ def start(
 
 
 def _previous(blobs: BlobStore, version: RegistryVersion | None) -> np.ndarray:
+    """The current version's digests, memory-mapped (read a bucket at a time, not held)."""
     if version is None:
         return np.zeros(0, dtype="<u8")
-    with blobs.open(versions.snapshot_key(version.name, version.version)) as handle:
-        return np.frombuffer(handle.read(), dtype="<u8")
+    path = blobs.local_path(versions.snapshot_key(version.name, version.version))
+    if path.stat().st_size == 0:
+        return np.zeros(0, dtype="<u8")
+    return np.memmap(path, dtype="<u8", mode="r")
 
 
 def _combined(mode: str, spool: DigestSpool, previous: np.ndarray) -> Iterator[np.ndarray]:

@@ -311,3 +311,40 @@ def test_snapshot_membership_equals_a_set_at_size(size: int) -> None:
     found = Snapshot(table).contains(queries)
     members = set(table.tolist())
     assert found.tolist() == [q in members for q in queries.tolist()]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([A, B, C, D, "+1 (202) 555-0101", "0012025550101", "n/a", "", "+0 1"]),
+            st.from_regex(r"\+4915[0-9]{9}", fullmatch=True),
+            st.lists(_LINE_PIECES, max_size=8).map("".join),
+        ),
+        max_size=80,
+    )
+)
+def test_the_registry_check_answers_as_the_validator_and_a_set_say(lines: list[str]) -> None:
+    """Each line: its E.164 and yes/no by membership when it parses, its reason otherwise."""
+    from numcheck.checks.base import Failure
+    from numcheck.checks.registry import RegistryCheck
+    from numcheck.numbers.compiled import validator
+
+    lines = [line.replace("\n", "") for line in lines]
+    hasher = KeyedHasher(b"k" * 32)
+    members = {A, C, *(line for line in lines[::2] if line.startswith("+4915"))}
+    snapshot = Snapshot(np.unique(hasher.digests(sorted(members))))
+    check = RegistryCheck(
+        "htx",
+        version=1,
+        version_id=1,
+        entries=len(members),
+        snapshot=lambda: snapshot,
+        hasher=hasher,
+    )
+    batch = validator.shared().describe_lines(lines, None, classify=False)
+    expected = [
+        (e164, "yes" if e164 in members else "no") if reason is None else Failure(reason)
+        for e164, reason in zip(batch.e164, batch.reasons, strict=True)
+    ]
+    assert check.check_batch(lines, None).outcomes == expected
