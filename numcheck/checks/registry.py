@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from numcheck.checks.base import BatchResult, Failure, Outcome
 from numcheck.numbers.compiled import validator
 from numcheck.registries.hashing import KeyedHasher
@@ -40,15 +42,18 @@ class RegistryCheck:
     def check_batch(self, lines: Sequence[str], default_region: str | None) -> BatchResult:
         assert self._snapshot is not None and self._hasher is not None, "a describe-only check"
         batch = validator.shared().describe_lines(list(lines), default_region, classify=False)
-        # A line that parsed has its E.164 and no reason; any other has a reason.
-        parsed = [
-            e164 if reason is None else None
-            for e164, reason in zip(batch.e164, batch.reasons, strict=True)
-        ]
-        numbers = [e164 for e164 in parsed if e164 is not None]
-        found = iter(self._snapshot().contains(self._hasher.digests(numbers)).tolist())
-        outcomes: list[Outcome] = [
-            (e164, "yes" if next(found) else "no") if e164 is not None else Failure(reason or "")
-            for e164, reason in zip(parsed, batch.reasons, strict=True)
-        ]
+        # The parsed lines (those without a reason): their positions and E.164, in the batch's
+        # order, which is the lines' order unless some needed normalizing.
+        positions, numbers = batch.positions, batch.values.get("e164", [])
+        found = self._snapshot().contains(self._hasher.digests(numbers)).tolist()
+        answers = zip(numbers, map(_ANSWER.__getitem__, found), strict=True)
+        if len(positions) == len(lines) and np.array_equal(positions, np.arange(len(lines))):
+            outcomes: list[Outcome] = list(answers)  # every line parsed as it was: the rule
+        else:
+            outcomes = [Failure(reason or "") for reason in batch.reasons]
+            for position, answer in zip(positions, answers, strict=True):
+                outcomes[position] = answer
         return BatchResult(outcomes, {"fallbacks": batch.fallbacks})
+
+
+_ANSWER = ("no", "yes")  # by membership, False or True

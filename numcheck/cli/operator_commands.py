@@ -449,7 +449,7 @@ def registry_load(
         registry_service.check_name(name)
         validator.prepare(stores.settings.validator_cache_dir)
         load = registry_service.start_load(
-            stores.settings,
+            stores,
             name,
             filename=file.name,
             column=column,

@@ -112,7 +112,14 @@ def lock_for_load(session: Session, name: str) -> None:
 
 
 def publish(
-    session: Session, name: str, *, entries: int, mode: str, source_sha256: str, key_check: str
+    session: Session,
+    name: str,
+    *,
+    entries: int,
+    mode: str,
+    source_sha256: str,
+    key_check: str,
+    digest: str,
 ) -> RegistryVersion:
     """Record a new version of `name` (creating the registry) and make it current."""
     registry = session.get(Registry, name)
@@ -129,6 +136,7 @@ def publish(
         mode=mode,
         source_sha256=source_sha256,
         key_check=key_check,
+        digest=digest,
     )
     session.add(version)
     session.flush()

@@ -6,7 +6,6 @@ from sqlalchemy.orm import Session
 
 from numcheck import checks, csvinput
 from numcheck.accounts import audit, users
-from numcheck.config import Settings
 from numcheck.registries import loading, versions
 from numcheck.storage.models import Registry, RegistryVersion
 from numcheck.storage.stores import Stores
@@ -18,7 +17,7 @@ def check_name(name: str) -> None:
 
 
 def start_load(
-    settings: Settings,
+    stores: Stores,
     name: str,
     *,
     filename: str,
@@ -30,7 +29,8 @@ def start_load(
     check_name(name)
     region = default_region.strip().upper() if default_region else None
     return loading.start(
-        settings,
+        stores,
+        name,
         csv_input=csvinput.for_file(filename, column=column, id_column=None, default_region=region),
         default_region=region,
     )

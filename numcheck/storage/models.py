@@ -185,6 +185,8 @@ class RegistryVersion(Base):
     source_sha256: Mapped[str] = mapped_column(String(64))
     # KeyedHasher.key_check of the key that hashed it (None: loaded before this was recorded).
     key_check: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # registries.hashing: the digest its entries are (versions from before: "blake2b-64").
+    digest: Mapped[str] = mapped_column(String(16), server_default="blake2b-64")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -118,7 +118,7 @@ class TaskChecks:
         self._stores = stores
         self._snapshots = SnapshotCache()
         self._hasher: KeyedHasher | None = None
-        self._keys_checked: set[int] = set()
+        self._digests: dict[int, str] = {}  # per version checked: its digest
 
     def for_task(self, check_facts: str | None) -> Check:
         """The check a stored task runs (its checks, combined), answering from the registry
@@ -144,13 +144,14 @@ class TaskChecks:
         )
 
     def _checked_hasher(self, registry_version_id: int) -> KeyedHasher:
-        """This process's hasher, once it is known to be the key the version was hashed with."""
+        """This process's hasher, once it is known to be the key the version was hashed with,
+        hashing with the digest the version was hashed with."""
         if self._hasher is None:
             self._hasher = hasher(self._stores.settings)
-        if registry_version_id not in self._keys_checked:
+        if registry_version_id not in self._digests:
             with self._stores.sessions.begin() as session:
                 version = session.get_one(RegistryVersion, registry_version_id)
                 if version.key_check not in (None, self._hasher.key_check):
                     raise registry_versions.key_mismatch(version.name)
-            self._keys_checked.add(registry_version_id)
-        return self._hasher
+                self._digests[registry_version_id] = version.digest
+        return self._hasher.with_digest(self._digests[registry_version_id])

@@ -88,14 +88,21 @@ def test_tasks_results_and_registries_live_in_the_bucket(s3_server: Server) -> N
         loaded = client.post("/v1/registries/crm", files={"file": ("r.txt", b"+4915112345001\n")})
         assert loaded.status_code == 200, loaded.text
         assert "numcheck/registries/crm/000001.u64" in keys_in_bucket()
-        member = submit(client, b"+4915112345001\n+4915112345002\n", task_type="crm").json()[
-            "task_id"
-        ]
+        # An add reads the current version from the bucket (through the local copy).
+        added = client.post(
+            "/v1/registries/crm",
+            data={"mode": "add"},
+            files={"file": ("r.txt", b"+4915112345003\n")},
+        )
+        assert added.status_code == 200 and added.json()["entries"] == 2, added.text
+        asked = b"+4915112345001\n+4915112345002\n+4915112345003\n"
+        member = submit(client, asked, task_type="crm").json()["task_id"]
         answers = wait_for_status(client, member)
         with zipfile.ZipFile(io.BytesIO(httpx.get(answers["result_url"]).content)) as archive:
             assert archive.read("results.csv").decode().splitlines()[1:] == [
                 "+4915112345001,yes",
                 "+4915112345002,no",
+                "+4915112345003,yes",
             ]
 
 

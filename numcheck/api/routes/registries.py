@@ -53,7 +53,7 @@ async def _receive_load(
     def open_load(fields: dict[str, str], filename: str) -> loading.RegistryLoad:
         nonlocal load
         load = registry_service.start_load(
-            runtime.stores.settings,
+            runtime.stores,
             name,
             filename=filename,
             column=fields.get("column"),
