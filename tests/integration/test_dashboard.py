@@ -167,11 +167,8 @@ def test_outcome_preview_filters_cancel_and_a_phone(
             data={"task_type": "validate"},
         ).json()
         wait_for_status(client, created["task_id"])
-        running = client.post(
-            "/v1/tasks",
-            files={"file": ("big.txt", b"+12025550101\n" * 400_000)},
-            data={"task_type": "validate"},
-        ).json()["task_id"]
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"+12025550101\n" * 1_000_000)  # runs for seconds: long enough to cancel
 
     context = browser.new_context()
     page = context.new_page()
@@ -180,20 +177,27 @@ def test_outcome_preview_filters_cancel_and_a_phone(
     page.get_by_label("API key").press("Enter")
     expect(page.locator("#credits")).to_contain_text("Credits")
 
-    # A confirmed cancel of the running task; a dismissed one changes nothing.
+    # Upload a big file, then cancel it: a dismissed confirmation changes nothing, an accepted
+    # one cancels, and the upload status says so instead of "created".
+    page.get_by_label("File of numbers (text, CSV, XLSX or .gz)").set_input_files(str(big))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("status")).to_contain_text("1,000,000 numbers")
+    running = page.get_by_role("status").inner_text().split()[1]
+    row = page.locator(f'tr[data-task-id="{running}"]')
     cancel = page.get_by_role("button", name=f"Cancel task {running}")
-    if cancel.count():
-        page.once("dialog", lambda dialog: dialog.dismiss())
-        cancel.click()
-        page.once("dialog", lambda dialog: dialog.accept())
-        cancel.click()
-    expect(page.locator(f'tr[data-task-id="{running}"]')).to_have_attribute(
-        "data-status", re.compile("cancelled|exported"), timeout=30_000
-    )
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    cancel.click()
+    assert row.get_attribute("data-status") in ("pending", "processing")
+    page.once("dialog", lambda dialog: dialog.accept())
+    cancel.click()
+    expect(row).to_have_attribute("data-status", "cancelled", timeout=30_000)
+    expect(page.get_by_role("status")).to_have_text(f"Task {running} cancelled.")
 
     # Filters: only exported tasks, then only cancelled ones.
     page.get_by_label("Status", exact=True).select_option("exported")
     expect(page.locator("#tasks tbody tr[data-task-id]")).to_have_count(1)
+    page.get_by_label("Status", exact=True).select_option("cancelled")
+    expect(page.locator("#tasks tbody tr[data-task-id]")).to_have_attribute("data-task-id", running)
     page.get_by_label("Status", exact=True).select_option("")
 
     page.get_by_role("button", name=f"Details of task {created['task_id']}").click()

@@ -155,7 +155,6 @@ function cancelButton(task) {
     cancel.disabled = true;
     try {
       await api(`/v1/tasks/${encodeURIComponent(task.task_id)}`, { method: "DELETE" });
-      if (task.task_id === lastCreated) $("upload-status").textContent = `Task ${task.task_id} cancelled.`;
     } catch (error) {
       $("upload-status").textContent = `Cancel refused: ${error.message}`;
     }
@@ -169,6 +168,9 @@ function renderTasks(tasks) {
   body.replaceChildren();
   $("tasks-empty").hidden = tasks.length > 0;
   for (const task of tasks) {
+    if (task.task_id === lastCreated && ["cancelled", "failed", "expired"].includes(task.status)) {
+      $("upload-status").textContent = `Task ${task.task_id} ${task.status}.`;
+    }
     const row = document.createElement("tr");
     row.dataset.taskId = task.task_id;
     row.dataset.status = task.status;
