@@ -205,7 +205,7 @@ def _zip(status: dict) -> dict[str, str]:
 
 
 def test_list_cancel_account_and_unfinished_downloads(server: Server, tmp_path: Path) -> None:
-    key = server.create_key("lister")
+    key = server.create_key("client-lister")
     with Client(server.url, key) as client:
         done = [
             client.submit(iter([f"+1202555{i:04d}"]), "validate").wait(poll=0.05) for i in range(3)
