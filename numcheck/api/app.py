@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import prometheus_client
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
@@ -17,7 +18,17 @@ from numcheck.api import errors as api_errors
 from numcheck.api.access_log import AccessLog
 from numcheck.api.connections import SlowBodies
 from numcheck.api.drain import DrainUnreadBody
-from numcheck.api.routes import admin, dashboard, lookup, meta, registries, results, tasks
+from numcheck.api.http_metrics import HttpMetrics
+from numcheck.api.routes import (
+    admin,
+    dashboard,
+    lookup,
+    meta,
+    registries,
+    results,
+    tasks,
+)
+from numcheck.api.routes import metrics as metrics_route
 from numcheck.api.runtime import Runtime
 from numcheck.config import Settings
 from numcheck.dispatch import celery as celery_dispatch
@@ -107,13 +118,20 @@ def create_app(settings: Settings) -> FastAPI:
         sweeper = _start_sweeper(stores, lifecycle)
         sender = webhooks.WebhookSender(stores)
         sender.start()
-        app.state.runtime = Runtime.start(stores, link_secret, lifecycle, sweeper)
+        app.state.runtime = runtime = Runtime.start(stores, link_secret, lifecycle, sweeper)
+        metrics_server = None
+        if settings.metrics_port:  # Prometheus scrapes a port of its own, without a token
+            metrics_server, _ = prometheus_client.start_http_server(
+                settings.metrics_port, addr=settings.host, registry=runtime.metrics
+            )
         log.info(
             "numcheck %s ready; data dir %s", numcheck.__version__, settings.data_dir.resolve()
         )
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
             sender.stop()
             sweeper.stop()
             stores.close()
@@ -132,10 +150,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(registries.router)
     app.include_router(admin.router)
     app.include_router(dashboard.router)
+    app.include_router(metrics_route.router)
     app.add_middleware(api_errors.UnexpectedErrors)  # inside the drain: a 500 is drained too
     app.add_middleware(DrainUnreadBody)
     app.add_middleware(
         SlowBodies, pause=settings.body_timeout_seconds, min_rate=settings.min_body_bytes_per_second
     )
     app.add_middleware(AccessLog)
+    app.add_middleware(HttpMetrics)
     return app

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from numcheck import errors
 from numcheck.storage import db
+from numcheck.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ STATUS: dict[type[errors.NumcheckError], int] = {
     errors.InvalidCallbackUrl: 400,
     errors.NotAuthenticated: 401,
     errors.KeyInQueryString: 401,
+    errors.MetricsTokenRequired: 401,
     errors.Forbidden: 403,
     errors.InvalidSignature: 403,
     errors.TaskNotFound: 404,
@@ -64,6 +66,9 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     headers = None
     if isinstance(exc, errors.RateLimited):
         headers = {"Retry-After": str(exc.retry_after)}
+        metrics.RATE_LIMIT_REFUSALS.labels(exc.code).inc()
+    elif isinstance(exc, errors.MetricsTokenRequired):
+        headers = {"WWW-Authenticate": 'Bearer realm="metrics"'}
     elif isinstance(exc, errors.RequestTimeout):
         headers = {"Connection": "close"}  # the rest of a crawling body is not waited for
     return JSONResponse(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import prometheus_client
 from celery.signals import worker_process_init
 
 from numcheck.config import Settings
@@ -9,6 +10,7 @@ from numcheck.dispatch import celery as celery_dispatch
 from numcheck.states import JobKind
 from numcheck.tasks import runner
 from numcheck.tasks.jobs import Job
+from numcheck.telemetry import exposition
 
 
 def run(settings: Settings) -> None:
@@ -34,6 +36,10 @@ def run(settings: Settings) -> None:
             raise
         this_process.top_up(lambda next_job: celery_dispatch.send(app, next_job))
 
+    if settings.metrics_port:  # the sum of this worker's children, for Prometheus to scrape
+        prometheus_client.start_http_server(
+            settings.metrics_port, addr=settings.host, registry=exposition.scrape_registry()
+        )
     app.worker_main(
         [
             "worker",

@@ -96,6 +96,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port [env NUMCHECK_PORT].")] = None,
 ) -> None:
     """Run the API and its worker pool (the embedded default: SQLite and files in the data dir)."""
+    from numcheck.telemetry import multiprocess
+
+    multiprocess.prepare()  # first: the pool's processes count into files beside the server's
     import uvicorn
 
     from numcheck.api.app import create_app
@@ -119,6 +122,9 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run checks for the servers sharing NUMCHECK_DATABASE_URL and NUMCHECK_BROKER_URL."""
+    from numcheck.telemetry import multiprocess
+
+    multiprocess.prepare()  # first: the Celery children count into files the worker sums
     from numcheck.cli import celery_worker
     from numcheck.logs import configure_logging
     from numcheck.storage import db as storage_db

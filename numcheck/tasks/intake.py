@@ -22,9 +22,11 @@ from numcheck.config import Settings
 from numcheck.csvinput import CsvToCanonical
 from numcheck.states import ChunkStatus, TaskStatus
 from numcheck.storage import blobs as blob_keys
+from numcheck.storage import db
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import Chunk, Task, TaskRegistryVersion, User, utcnow
 from numcheck.tasks import catalog, webhooks
+from numcheck.telemetry import metrics
 from numcheck.textlines import LineIndex, LineSplitter
 
 
@@ -348,4 +350,5 @@ def create(
     )
     credits.reserve(session, user.id, task.id, task.total * task.check_count)
     session.flush()
+    db.after_commit(session, metrics.TASKS_CREATED.labels(task.task_type).inc)
     return task

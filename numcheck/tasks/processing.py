@@ -8,6 +8,7 @@ when a chunk goes from pending to done, in one transaction.
 from __future__ import annotations
 
 import logging
+import time
 
 from sqlalchemy import func, select, update
 
@@ -17,6 +18,7 @@ from numcheck.storage import db
 from numcheck.storage.models import Chunk, Task, utcnow
 from numcheck.tasks import catalog, resultfile, status
 from numcheck.tasks.context import WorkerContext
+from numcheck.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,9 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
         start, end, first_line = chunk.start_byte, chunk.end_byte, chunk.first_line
         region, check_facts = task.default_region, task.check_facts
         has_ids = task.id_column is not None
+        check_name = task.task_type
 
+    started = time.perf_counter()
     try:
         raw = stores.blobs.read_range(blob_keys.upload_key(task_id), start, end)
     except FileNotFoundError:
@@ -66,6 +70,7 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
         stores.blobs, task_id, idx, numbered, result.outcomes, ids
     )
     fallbacks = result.stats.get("fallbacks", 0)
+    metrics.CHUNK_DURATION.labels(check_name).observe(time.perf_counter() - started)
 
     with stores.sessions.begin() as session:
         # Lock the task first: a cancel (or a failure, or retention) that committed while this
@@ -97,6 +102,10 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
             task.chunks_done += 1
             task.updated_at = utcnow()
         last = still_wanted and task.chunks_done == task.chunk_count
+    if moved:  # counted once, as the task's counters: never for a chunk done twice
+        metrics.LINES_CHECKED.labels(check_name, "success").inc(success)
+        metrics.LINES_CHECKED.labels(check_name, "failure").inc(failure)
+        metrics.VALIDATOR_FALLBACKS.inc(fallbacks)
     if not still_wanted:
         # Stopped while we worked: its files went before we wrote these parts.
         stores.blobs.delete_prefix(blob_keys.parts_prefix(task_id))
@@ -127,6 +136,7 @@ def finalize(context: WorkerContext, task_id: str, lease_token: str) -> None:
         id_column = task.id_column
 
     key = blob_keys.result_key(task_id)
+    started = time.perf_counter()
     with stores.blobs.writer(key) as out:
         resultfile.write_zip(
             stores.blobs,
@@ -137,6 +147,7 @@ def finalize(context: WorkerContext, task_id: str, lease_token: str) -> None:
             summary,
             id_column,
         )
+    metrics.FINALIZE_DURATION.observe(time.perf_counter() - started)
 
     with stores.sessions.begin() as session:
         task = session.scalars(select(Task).where(Task.id == task_id).with_for_update()).one()
