@@ -19,6 +19,7 @@ from numcheck.api.access_log import AccessLog
 from numcheck.api.connections import SlowBodies
 from numcheck.api.drain import DrainUnreadBody
 from numcheck.api.http_metrics import HttpMetrics
+from numcheck.api.request_ids import RequestIds
 from numcheck.api.routes import (
     admin,
     dashboard,
@@ -158,4 +159,5 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(AccessLog)
     app.add_middleware(HttpMetrics)
+    app.add_middleware(RequestIds)  # outermost: the access log and every record carry the id
     return app

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from numcheck import errors
+from numcheck import errors, logs
 from numcheck.storage import db
 from numcheck.telemetry import metrics
 
@@ -51,7 +51,12 @@ STATUS: dict[type[errors.NumcheckError], int] = {
 
 
 def error_body(code: str, message: str, **details: object) -> dict[str, object]:
-    return {"code": code, "message": message, **details}
+    """The error body; with the request's id (X-Request-ID), so a report names its log lines."""
+    body: dict[str, object] = {"code": code, "message": message, **details}
+    request_id = logs.current("request_id")
+    if request_id is not None:
+        body["request_id"] = request_id
+    return body
 
 
 def status_of(exc: errors.NumcheckError) -> int:

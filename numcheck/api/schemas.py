@@ -31,6 +31,9 @@ def _when(moment: datetime | None) -> str | None:
 class ErrorBody(BaseModel):
     code: str = Field(description="Stable machine word, e.g. `unknown_task_type`.")
     message: str = Field(description="A sentence for a person.")
+    request_id: str | None = Field(
+        None, description="The request's X-Request-ID (the caller's, or generated): quote it."
+    )
 
 
 # -- tasks -----------------------------------------------------------------------------------

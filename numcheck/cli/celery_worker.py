@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import prometheus_client
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 from numcheck.config import Settings
 from numcheck.dispatch import celery as celery_dispatch
+from numcheck.logs import configure_logging
 from numcheck.states import JobKind
 from numcheck.tasks import runner
 from numcheck.tasks.jobs import Job
@@ -16,6 +17,11 @@ from numcheck.telemetry import exposition
 def run(settings: Settings) -> None:
     assert settings.broker_url is not None
     app = celery_dispatch.make_app(settings.broker_url)
+
+    @setup_logging.connect
+    def _our_logging(**_: object) -> None:
+        # Connected: Celery leaves logging to us, so its records take our format (JSON too).
+        configure_logging(settings.log_level, settings.log_format)
 
     @worker_process_init.connect
     def _open_context(**_: object) -> None:
@@ -42,6 +48,8 @@ def run(settings: Settings) -> None:
         )
     app.worker_main(
         [
+            # The banner is printed, not logged: JSON log readers get records only.
+            *(["--quiet"] if settings.log_format == "json" else []),
             "worker",
             "--pool=prefork",
             f"--concurrency={settings.workers}",

@@ -107,7 +107,7 @@ def serve(
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = _settings(**overrides)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -134,7 +134,7 @@ def worker() -> None:
     if not settings.broker_url:
         err_console.print("[red]error:[/red] set NUMCHECK_BROKER_URL (redis://… or amqp://…).")
         raise typer.Exit(2)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     stores = Stores.open(settings)
     try:
         storage_db.prepare(stores.engine, embedded=False)

@@ -113,6 +113,8 @@ class Task(Base):
     callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     finalize_lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     finalize_leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The X-Request-ID of the request that created it: its chunks' log records carry it too.
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from numcheck import csvinput, errors, ids, numbers
+from numcheck import csvinput, errors, ids, logs, numbers
 from numcheck.accounts import credits, limits
 from numcheck.config import Settings
 from numcheck.csvinput import CsvToCanonical
@@ -323,6 +323,7 @@ def create(
         check_facts=catalog.record(checks_run),
         id_column=id_column,
         callback_url=callback_url,
+        request_id=logs.current("request_id"),
         created_at=now,
         updated_at=now,
     )

@@ -12,6 +12,7 @@ import time
 
 from sqlalchemy import func, select, update
 
+from numcheck import logs
 from numcheck.states import ChunkStatus, TaskStatus
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage import db
@@ -38,6 +39,7 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
         if row is None:
             return False
         chunk, task = row
+        logs.bind(request_id=task.request_id)  # the chunk's records name the upload's request
         if chunk.status == ChunkStatus.DONE or chunk.lease_token != lease_token:
             return False  # done already, or a newer dispatch owns it
         if not task.status.is_active:
@@ -117,6 +119,8 @@ def finalize(context: WorkerContext, task_id: str, lease_token: str) -> None:
     stores = context.stores
     with stores.sessions.begin() as session:
         task = session.get(Task, task_id)
+        if task is not None:
+            logs.bind(request_id=task.request_id)
         if (
             task is None
             or task.status != TaskStatus.PROCESSING

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from numcheck import checks
+from numcheck import checks, logs
 from numcheck.config import Settings
 from numcheck.logs import configure_logging
+from numcheck.states import JobKind
 from numcheck.tasks import jobs
 from numcheck.tasks.context import WorkerContext
 from numcheck.tasks.jobs import Job
@@ -34,6 +35,11 @@ class Runner:
 
     def run(self, job: Job) -> bool:
         """Do `job`; True when it completed its task's last chunk."""
+        chunk = job.idx if job.kind == JobKind.CHUNK else None
+        with logs.context(task_id=job.task_id, chunk=chunk):
+            return self._run(job)
+
+    def _run(self, job: Job) -> bool:
         try:
             started = time.perf_counter()
             with self.heartbeat(job):
@@ -111,7 +117,7 @@ _runner: Runner | None = None
 def init(settings: Settings) -> None:
     """Open this process's context (once per worker process)."""
     global _runner
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     checks.prepare(settings.validator_cache_dir)
     _runner = Runner(WorkerContext.open(settings))
 

@@ -3,6 +3,8 @@ its own, with the counters of the worker processes summed in (multiprocess mode)
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -106,14 +108,16 @@ def test_metrics_on_a_port_of_their_own(start_server) -> None:
     assert value(samples, "numcheck_tasks", status="exported") == 1
 
 
-def test_a_celery_worker_sums_its_children_on_its_metrics_port(tmp_path, postgres_url) -> None:
-    from tests.helpers import broker, numcheck_cli
+def test_a_celery_worker_sums_its_children_on_its_metrics_port(tmp_path) -> None:
+    from tests.helpers import broker, fresh_postgres, numcheck_cli
 
     data_dir = tmp_path / "data"
+    stack = ExitStack()
+    postgres_url = stack.enter_context(fresh_postgres())  # its own: a first admin of its own
     env = {"NUMCHECK_DATABASE_URL": postgres_url, "NUMCHECK_CHUNK_LINES": "100"}
     upgraded = numcheck_cli(data_dir, "db", "upgrade", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
-    with broker("redis") as broker_url:
+    with stack, broker("redis") as broker_url:
         env |= {"NUMCHECK_BROKER_URL": broker_url, "NUMCHECK_WORKERS": "2"}
         server = Server(data_dir, env={**env, "NUMCHECK_METRICS_TOKEN": TOKEN}, worker_count=0)
         worker_port = free_port()
