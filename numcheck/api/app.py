@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import prometheus_client
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 import numcheck
@@ -17,6 +18,7 @@ from numcheck.accounts import idempotency, users
 from numcheck.api import errors as api_errors
 from numcheck.api.access_log import AccessLog
 from numcheck.api.connections import SlowBodies
+from numcheck.api.docs_pages import DocsPolicy
 from numcheck.api.drain import DrainUnreadBody
 from numcheck.api.http_metrics import HttpMetrics
 from numcheck.api.request_ids import RequestIds
@@ -137,7 +139,9 @@ def create_app(settings: Settings) -> FastAPI:
             sweeper.stop()
             stores.close()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served from this server (fastapi-offline's
+    # bundled copies), never from a CDN: they work on a network without the internet.
+    app = FastAPIOffline(
         title="numcheck",
         version=numcheck.__version__,
         description="Bulk phone-number verification: upload a file, poll, download a zip.",
@@ -152,6 +156,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(dashboard.router)
     app.include_router(metrics_route.router)
+    app.add_middleware(DocsPolicy)
     app.add_middleware(api_errors.UnexpectedErrors)  # inside the drain: a 500 is drained too
     app.add_middleware(DrainUnreadBody)
     app.add_middleware(
