@@ -121,6 +121,18 @@ class Health(BaseModel):
     )
 
 
+DependencyState = Literal["ok", "failed", "none"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"] = Field(
+        description="`not_ready` (with 503): a dependency named below does not answer."
+    )
+    database: DependencyState
+    broker: DependencyState = Field(description="`none`: no broker configured (embedded).")
+    blob_store: DependencyState
+
+
 class LookupRequest(BaseModel):
     """A real-time lookup: numbers checked in the request, with a task's checks and credits."""
 
