@@ -16,6 +16,7 @@ import numcheck
 from numcheck import checks
 from numcheck.accounts import idempotency, users
 from numcheck.api import errors as api_errors
+from numcheck.api import openapi
 from numcheck.api.access_log import AccessLog
 from numcheck.api.connections import SlowBodies
 from numcheck.api.docs_pages import DocsPolicy
@@ -148,6 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     api_errors.install(app)
+    openapi.install(app)
     app.include_router(tasks.router)
     app.include_router(lookup.router)
     app.include_router(meta.router)
