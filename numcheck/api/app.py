@@ -10,6 +10,7 @@ from datetime import timedelta
 import prometheus_client
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.concurrency import run_in_threadpool
 
 import numcheck
@@ -46,6 +47,7 @@ from numcheck.tasks import catalog, retention, runner, webhooks
 from numcheck.tasks.jobs import Job
 from numcheck.tasks.leases import Leases
 from numcheck.tasks.lifecycle import TaskLifecycle
+from numcheck.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,9 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stores = Stores.open(settings)
+        tracing.instrument_engine(stores.engine)
+        if settings.broker_url:
+            tracing.instrument_celery()  # the messages it sends carry the trace
         db.prepare(stores.engine, embedded=settings.embedded_database)
         if not settings.embedded_database:  # a machine set up with another key stops here
             catalog.check_registry_key(stores)
@@ -148,6 +153,8 @@ def create_app(settings: Settings) -> FastAPI:
         description="Bulk phone-number verification: upload a file, poll, download a zip.",
         lifespan=lifespan,
     )
+    if tracing.configure("numcheck"):  # OTEL_TRACES_EXPORTER set: a span per request
+        FastAPIInstrumentor.instrument_app(app)
     api_errors.install(app)
     openapi.install(app)
     app.include_router(tasks.router)

@@ -26,7 +26,7 @@ from numcheck.storage import db
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import Chunk, Task, TaskRegistryVersion, User, utcnow
 from numcheck.tasks import catalog, webhooks
-from numcheck.telemetry import metrics
+from numcheck.telemetry import metrics, tracing
 from numcheck.textlines import LineIndex, LineSplitter
 
 
@@ -287,6 +287,7 @@ def csv_input_for(fields: dict[str, str], filename: str) -> CsvToCanonical | Non
     )
 
 
+@tracing.traced("numcheck.intake.create")
 def create(
     session: Session,
     user: User,
@@ -324,6 +325,7 @@ def create(
         id_column=id_column,
         callback_url=callback_url,
         request_id=logs.current("request_id"),
+        trace_context=tracing.stored_context(),
         created_at=now,
         updated_at=now,
     )

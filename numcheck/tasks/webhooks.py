@@ -39,7 +39,7 @@ from numcheck.storage import db
 from numcheck.storage.models import Task, User, WebhookDelivery, utcnow
 from numcheck.storage.stores import Stores
 from numcheck.tasks import status, webhook_addresses, webhook_transport
-from numcheck.telemetry import metrics
+from numcheck.telemetry import metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,7 @@ def record(session: Session, attempt: Attempt, error: str | None) -> None:
     db.after_commit(session, metrics.WEBHOOK_DELIVERIES.labels(outcome).inc)
 
 
+@tracing.traced("numcheck.webhook")
 def deliver(stores: Stores, attempt: Attempt, ssl_context: ssl.SSLContext) -> str | None:
     """Make a leased attempt and record it; returns its error (None: delivered)."""
     settings = stores.settings
