@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from prometheus_client import REGISTRY, CollectorRegistry, Metric, multiprocess
 from prometheus_client.registry import Collector
 
+from numcheck.telemetry import metrics  # noqa: F401 (every family registered before a scrape)
 from numcheck.telemetry import multiprocess as multiprocess_dir
 
 
