@@ -44,8 +44,11 @@ class Runner:
         """The job's span, in the trace of the request that created its task."""
         if not tracing.enabled():
             return nullcontext()  # not even the query: tracing off costs nothing
-        with self.context.stores.sessions.begin() as session:
-            parent = tracing.parent_of(queries.trace_context(session, job.task_id))
+        try:
+            with self.context.stores.sessions.begin() as session:
+                parent = tracing.parent_of(queries.trace_context(session, job.task_id))
+        except SQLAlchemyError:  # the job itself will say what the database has; a span anyway
+            parent = None
         attributes: dict[str, object] = {"numcheck.task_id": job.task_id}
         if chunk is not None:
             attributes["numcheck.chunk"] = chunk

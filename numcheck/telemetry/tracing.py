@@ -52,6 +52,7 @@ def configure(default_service_name: str) -> bool:
 
     defaults = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: default_service_name}
     provider = TracerProvider(resource=Resource.create(defaults))
+    provider.sampler = _without_orphan_queries(provider.sampler)  # the OTEL_TRACES_SAMPLER one
     found = {ep.name: ep for ep in entry_points(group="opentelemetry_traces_exporter")}
     for name in names:
         if name not in found:
@@ -60,6 +61,36 @@ def configure(default_service_name: str) -> bool:
     trace.set_tracer_provider(provider)
     _enabled = True
     return True
+
+
+def _without_orphan_queries(sampler: Any) -> Any:
+    """`sampler`, except that a client span without a parent is dropped: the database calls of
+    the sweeper and the webhook sender's leasing (every second, in no request) would otherwise
+    each be a trace of its own."""
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+    class NoOrphanClientSpans(Sampler):
+        def should_sample(
+            self,
+            parent_context: Any,
+            trace_id: int,
+            name: str,
+            kind: trace.SpanKind | None = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> SamplingResult:
+            parent = trace.get_current_span(parent_context).get_span_context()
+            if kind == trace.SpanKind.CLIENT and not parent.is_valid:
+                return SamplingResult(Decision.DROP)
+            return sampler.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+
+        def get_description(self) -> str:
+            return f"NoOrphanClientSpans{{{sampler.get_description()}}}"
+
+    return NoOrphanClientSpans()
 
 
 def enabled() -> bool:

@@ -25,6 +25,7 @@ class Span:
     trace_id: str
     span_id: str
     parent_id: str
+    kind: int
     service: str
     attributes: dict
 
@@ -57,6 +58,7 @@ def otlp_collector() -> Iterator[tuple[str, list[Span]]]:
                                 s.trace_id.hex(),
                                 s.span_id.hex(),
                                 s.parent_span_id.hex(),
+                                s.kind,
                                 service,
                                 {a.key: a.value for a in s.attributes},
                             )
@@ -118,6 +120,9 @@ def assert_chunks_in_the_upload_trace(spans: list[Span], task_id: str) -> None:
     queries = [s for s in in_trace if s.parent_id in chunk_ids and s.name != "numcheck.chunk"]
     assert queries, "\n".join(sorted({f"{s.service} {s.name}" for s in spans}))
     assert all(by_id[s.parent_id].name == "numcheck.chunk" for s in queries)
+    # The sweeper's queries, in no request, are no traces of their own.
+    client = 3  # SPAN_KIND_CLIENT of the OTLP protocol
+    assert not [s.name for s in spans if s.kind == client and not s.parent_id]
 
 
 def wait_for_spans(spans: list[Span], name: str, count: int, timeout: float = 30) -> None:
