@@ -1,7 +1,11 @@
 """End to end: a 1,000,000-line `validate` task over HTTP on the embedded default, upload start
 to exported, beside phonenumbers' single-core rate on the same lines in the same run.
 
-    .venv/bin/python -m bench.e2e [--lines 1000000] [--reference-lines 100000]
+    .venv/bin/python -m bench.e2e [--lines 1000000] [--reference-lines 100000] [--traced]
+
+`--traced` runs the same task a second time with OpenTelemetry on (`OTEL_TRACES_EXPORTER=console`,
+its output discarded) and prints both times: what tracing costs when on. Off (the first run) the
+code makes no span and reads no trace context.
 
 The task runs on a warm validator cache, as every task after the first one does: the tables a
 phonenumbers version needs (the geocoder's, which the first `validate` batch builds, included)
@@ -117,6 +121,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--traced", action="store_true", help="also time it with tracing on")
     parser.add_argument(
         "--reference-lines",
         type=int,
@@ -131,6 +136,11 @@ def main() -> None:
         path.write_text("\n".join(lines) + "\n")
         build = warm_validator_cache(cache_dir_of(Path(tmp) / "data", {}))
         seconds = run_task(path, Path(tmp) / "data", {})
+        traced = (
+            run_task(path, Path(tmp) / "traced", {"OTEL_TRACES_EXPORTER": "console"})
+            if args.traced
+            else None
+        )
     reference = phonenumbers_rate(lines[: args.reference_lines])
     rate = args.lines / seconds
     print(
@@ -145,6 +155,11 @@ def main() -> None:
     print(
         f"tables          : {build:.1f} s to build or load them before the run (once per version)"
     )
+    if traced is not None:
+        print(
+            f"tracing on      : {traced:.2f} s for the same task = {seconds / traced:.2f}x the "
+            "rate with tracing off (console exporter, output discarded)"
+        )
 
 
 if __name__ == "__main__":
