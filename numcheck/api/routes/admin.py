@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from numcheck.accounts import audit, users
@@ -104,8 +103,9 @@ def cancel_any_task(
 
 @router.get(
     "/metrics",
-    response_class=PlainTextResponse,
     summary="The Prometheus scrape (as GET /metrics), with an admin key",
+    # The text format on 200 only: errors stay JSON (a response_class would document them so).
+    responses={200: {"description": "Prometheus text format.", "content": {"text/plain": {}}}},
 )
 def metrics_text(runtime: RuntimeDep, admin: AdminUser) -> Response:
     """Every metric of the README's "Operate" section, in the Prometheus text format."""
