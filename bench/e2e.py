@@ -2,10 +2,13 @@
 to exported, beside phonenumbers' single-core rate on the same lines in the same run.
 
     .venv/bin/python -m bench.e2e [--lines 1000000] [--reference-lines 100000]
-                                  [--formats csv,xlsx,jsonl,csv+failed]
+                                  [--formats csv,xlsx,jsonl,csv+failed] [--traced]
 
 With several `--formats` (the task's result_format; `+failed` adds include_failed) each runs as
 a task of its own on a fresh server, and its time is printed beside the first format's.
+`--traced` runs the first format's task a second time with OpenTelemetry on
+(`OTEL_TRACES_EXPORTER=console`, its output discarded) and prints both times: what tracing costs
+when on. Off (the first run) the code makes no span and reads no trace context.
 
 The task runs on a warm validator cache, as every task after the first one does: the tables a
 phonenumbers version needs (the geocoder's, which the first `validate` batch builds, included)
@@ -124,6 +127,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--traced", action="store_true", help="also time it with tracing on")
     parser.add_argument(
         "--reference-lines",
         type=int,
@@ -140,14 +144,24 @@ def main() -> None:
         path.write_text("\n".join(lines) + "\n")
         cache = Path(tmp) / "cache"
         build = warm_validator_cache(cache)
+        env = {"NUMCHECK_CACHE_DIR": str(cache)}
         for n, name in enumerate(args.formats.split(",")):
             result_format, _, failed = name.partition("+")
             fields = {"result_format": result_format}
             if failed:
                 fields["include_failed"] = "true"
-            env = {"NUMCHECK_CACHE_DIR": str(cache)}
             times[name] = run_task(path, Path(tmp) / f"data{n}", env, fields=fields)
-    first, seconds = next(iter(times.items()))
+        first, seconds = next(iter(times.items()))
+        traced = (
+            run_task(
+                path,
+                Path(tmp) / "traced",
+                {**env, "OTEL_TRACES_EXPORTER": "console"},
+                fields={"result_format": first.partition("+")[0]},
+            )
+            if args.traced
+            else None
+        )
     for name, took in list(times.items())[1:]:
         print(f"{name:<16}: {took:.2f} s = {took / seconds:.2f}x the {first} task's time")
     reference = phonenumbers_rate(lines[: args.reference_lines])
@@ -164,6 +178,11 @@ def main() -> None:
     print(
         f"tables          : {build:.1f} s to build or load them before the run (once per version)"
     )
+    if traced is not None:
+        print(
+            f"tracing on      : {traced:.2f} s for the same task = {seconds / traced:.2f}x the "
+            "rate with tracing off (console exporter, output discarded)"
+        )
 
 
 if __name__ == "__main__":

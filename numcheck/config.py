@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -165,6 +166,23 @@ class Settings(BaseSettings):
         60, gt=0, description="How often retention and clean-up run in the server."
     )
     log_level: str = Field("INFO", description="Log level of the server and workers.")
+    log_format: Literal["plain", "json"] = Field(
+        "plain",
+        description="`plain`: one line a record, control characters escaped; `json`: one JSON "
+        "object a line (time, level, logger, message, request_id, task_id, chunk).",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token Prometheus sends to scrape `GET /metrics` on the API port "
+        "(`Authorization: Bearer <token>`); unset, `/metrics` is not served there.",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="A separate port (on NUMCHECK_HOST) serving the metrics to anyone who can "
+        "reach it, without a token: of `numcheck serve`, or of each `numcheck worker`.",
+    )
 
     @property
     def sqlite_path(self) -> Path:

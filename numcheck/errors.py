@@ -77,6 +77,12 @@ class NotAuthenticated(NumcheckError):
     code = "invalid_api_key"
 
 
+class MetricsTokenRequired(NumcheckError):
+    """Scraping /metrics needs `Authorization: Bearer <NUMCHECK_METRICS_TOKEN>`."""
+
+    code = "invalid_metrics_token"
+
+
 class KeyInQueryString(NumcheckError):
     """API keys are accepted only in the X-API-Key header, never in the URL (URLs get logged)."""
 

@@ -91,5 +91,79 @@ def test_the_readme_names_the_examples() -> None:
         "deploy/numcheck.env",
         "deploy/systemd/",
         "deploy/Dockerfile",
+        "deploy/grafana/numcheck-dashboard.json",
+        "deploy/prometheus/numcheck.rules.yaml",
+        "deploy/prometheus/prometheus.yaml",
     ):
         assert path in readme
+
+
+def exported_series(tmp_path: Path) -> set[str]:
+    """Every series name a scrape of numcheck can hold: the families of the registry a scrape
+    reads (database gauges included, and families with no sample yet), with their counter and
+    histogram suffixes."""
+    from numcheck.accounts.limits import MemoryRateLimiter
+    from numcheck.api import scrape
+    from numcheck.storage import db
+    from numcheck.storage.stores import Stores
+
+    stores = Stores.open(Settings(data_dir=tmp_path / "data"))
+    try:
+        db.prepare(stores.engine, embedded=True)
+        families = list(scrape.registry(stores, MemoryRateLimiter(1, 1)).collect())
+    finally:
+        stores.close()
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
+    names = set()
+    for family in families:
+        if family.name.startswith("numcheck_"):
+            names |= {family.name + s for s in suffixes.get(family.type, ("",))}
+    return names
+
+
+def referenced(expression: str) -> set[str]:
+    return set(re.findall(r"\bnumcheck_[a-z_]+\b", expression))
+
+
+def test_the_alert_rules_parse_and_use_metrics_that_exist(tmp_path: Path) -> None:
+    exported = exported_series(tmp_path)
+    assert "numcheck_http_requests_total" in exported  # the scrape above worked
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "numcheck.rules.yaml").read_text())
+    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    assert {"NumcheckHighErrorRate", "NumcheckQueueStalled", "NumcheckWorkerAbsent"} <= {
+        rule["alert"] for rule in alerts
+    }
+    for rule in alerts:
+        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]
+        assert rule["labels"]["severity"] in {"page", "warn"}
+        assert rule["annotations"]["summary"]
+        assert referenced(rule["expr"]) <= exported, rule["alert"]
+        if "for" in rule:
+            assert re.fullmatch(r"\d+[smh]", rule["for"])
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yaml").read_text())
+    assert config["rule_files"] == ["numcheck.rules.yaml"]
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    assert {"numcheck-api", "numcheck-worker"} == jobs
+    assert 'job="numcheck-worker"' in str(rules)  # the absence alert watches that job
+
+
+def test_the_grafana_dashboard_parses_and_uses_metrics_that_exist(tmp_path: Path) -> None:
+    import json
+
+    exported = exported_series(tmp_path)
+    dashboard = json.loads((DEPLOY / "grafana" / "numcheck-dashboard.json").read_text())
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = set().union(*(referenced(e) for e in expressions))
+    assert used <= exported, used - exported
+    for family in (
+        "http_requests",
+        "http_request_duration_seconds",
+        "queue_chunks",
+        "lines_checked",
+    ):
+        assert any(f"numcheck_{family}" in name for name in used), family
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for expression in expressions:  # brackets balance: a typo that Grafana would show as an error
+        assert expression.count("(") == expression.count(")"), expression
+        assert expression.count("{") == expression.count("}"), expression

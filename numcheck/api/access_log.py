@@ -40,4 +40,5 @@ class AccessLog:
                 status,
                 (time.perf_counter() - started) * 1000,
                 state.get("task_id", "-"),
+                extra={"task_id": state.get("task_id")},  # a field of its own in JSON logs
             )

@@ -7,16 +7,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import prometheus_client
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.concurrency import run_in_threadpool
 
 import numcheck
 from numcheck import checks
 from numcheck.accounts import idempotency, users
 from numcheck.api import errors as api_errors
+from numcheck.api import openapi
 from numcheck.api.access_log import AccessLog
 from numcheck.api.connections import SlowBodies
+from numcheck.api.docs_pages import DocsPolicy
 from numcheck.api.drain import DrainUnreadBody
+from numcheck.api.http_metrics import HttpMetrics
+from numcheck.api.request_ids import RequestIds
 from numcheck.api.routes import (
     admin,
     dashboard,
@@ -27,6 +34,7 @@ from numcheck.api.routes import (
     task_results,
     tasks,
 )
+from numcheck.api.routes import metrics as metrics_route
 from numcheck.api.runtime import Runtime
 from numcheck.config import Settings
 from numcheck.dispatch import celery as celery_dispatch
@@ -40,6 +48,7 @@ from numcheck.tasks import catalog, retention, runner, webhooks
 from numcheck.tasks.jobs import Job
 from numcheck.tasks.leases import Leases
 from numcheck.tasks.lifecycle import TaskLifecycle
+from numcheck.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +112,9 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stores = Stores.open(settings)
+        tracing.instrument_engine(stores.engine)
+        if settings.broker_url:
+            tracing.instrument_celery()  # the messages it sends carry the trace
         db.prepare(stores.engine, embedded=settings.embedded_database)
         if not settings.embedded_database:  # a machine set up with another key stops here
             catalog.check_registry_key(stores)
@@ -116,24 +128,36 @@ def create_app(settings: Settings) -> FastAPI:
         sweeper = _start_sweeper(stores, lifecycle)
         sender = webhooks.WebhookSender(stores)
         sender.start()
-        app.state.runtime = Runtime.start(stores, link_secret, lifecycle, sweeper)
+        app.state.runtime = runtime = Runtime.start(stores, link_secret, lifecycle, sweeper)
+        metrics_server = None
+        if settings.metrics_port:  # Prometheus scrapes a port of its own, without a token
+            metrics_server, _ = prometheus_client.start_http_server(
+                settings.metrics_port, addr=settings.host, registry=runtime.metrics
+            )
         log.info(
             "numcheck %s ready; data dir %s", numcheck.__version__, settings.data_dir.resolve()
         )
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
             sender.stop()
             sweeper.stop()
             stores.close()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served from this server (fastapi-offline's
+    # bundled copies), never from a CDN: they work on a network without the internet.
+    app = FastAPIOffline(
         title="numcheck",
         version=numcheck.__version__,
         description="Bulk phone-number verification: upload a file, poll, download a zip.",
         lifespan=lifespan,
     )
+    if tracing.configure("numcheck"):  # OTEL_TRACES_EXPORTER set: a span per request
+        FastAPIInstrumentor.instrument_app(app)
     api_errors.install(app)
+    openapi.install(app)
     app.include_router(tasks.router)
     app.include_router(task_results.router)
     app.include_router(lookup.router)
@@ -142,10 +166,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(registries.router)
     app.include_router(admin.router)
     app.include_router(dashboard.router)
+    app.include_router(metrics_route.router)
+    app.add_middleware(DocsPolicy)
     app.add_middleware(api_errors.UnexpectedErrors)  # inside the drain: a 500 is drained too
     app.add_middleware(DrainUnreadBody)
     app.add_middleware(
         SlowBodies, pause=settings.body_timeout_seconds, min_rate=settings.min_body_bytes_per_second
     )
     app.add_middleware(AccessLog)
+    app.add_middleware(HttpMetrics)
+    app.add_middleware(RequestIds)  # outermost: the access log and every record carry the id
     return app

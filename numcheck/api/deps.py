@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
 from numcheck import errors
@@ -36,10 +37,17 @@ def transaction(runtime: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(transaction, scope="function")]
 
 
+# The OpenAPI `apiKey` security scheme of every /v1 route; missing keys are ours to refuse
+# (401 with the error body), hence auto_error=False.
+API_KEY = APIKeyHeader(
+    name="X-API-Key", scheme_name="ApiKey", description="Your API key.", auto_error=False
+)
+
+
 def current_user(
     request: Request,
     runtime: RuntimeDep,
-    x_api_key: Annotated[str | None, Header(description="Your API key.")] = None,
+    x_api_key: Annotated[str | None, Security(API_KEY)] = None,
 ) -> User:
     """The caller, from the X-API-Key header only.
 

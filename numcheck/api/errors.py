@@ -12,10 +12,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from numcheck import errors
+from numcheck import errors, logs
 from numcheck.storage import db
+from numcheck.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ STATUS: dict[type[errors.NumcheckError], int] = {
     errors.InvalidCallbackUrl: 400,
     errors.NotAuthenticated: 401,
     errors.KeyInQueryString: 401,
+    errors.MetricsTokenRequired: 401,
     errors.Forbidden: 403,
     errors.InvalidSignature: 403,
     errors.TaskNotFound: 404,
@@ -50,7 +53,12 @@ STATUS: dict[type[errors.NumcheckError], int] = {
 
 
 def error_body(code: str, message: str, **details: object) -> dict[str, object]:
-    return {"code": code, "message": message, **details}
+    """The error body; with the request's id (X-Request-ID), so a report names its log lines."""
+    body: dict[str, object] = {"code": code, "message": message, **details}
+    request_id = logs.current("request_id")
+    if request_id is not None:
+        body["request_id"] = request_id
+    return body
 
 
 def status_of(exc: errors.NumcheckError) -> int:
@@ -65,6 +73,9 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     headers = None
     if isinstance(exc, errors.RateLimited):
         headers = {"Retry-After": str(exc.retry_after)}
+        metrics.RATE_LIMIT_REFUSALS.labels(exc.code).inc()
+    elif isinstance(exc, errors.MetricsTokenRequired):
+        headers = {"WWW-Authenticate": 'Bearer realm="metrics"'}
     elif isinstance(exc, errors.RequestTimeout):
         headers = {"Connection": "close"}  # the rest of a crawling body is not waited for
     return JSONResponse(
@@ -81,13 +92,32 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("invalid_request", "; ".join(problems) or "Bad request."), 400)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method of every route of the request's path: Starlette's 405 names only those of
+    the first route it matched (GET /v1/tasks and POST /v1/tasks are two routes)."""
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
     return JSONResponse(
         error_body(codes.get(exc.status_code, "http_error"), str(exc.detail)),
         exc.status_code,
-        headers=getattr(exc, "headers", None),
+        headers=headers or None,
     )
 
 

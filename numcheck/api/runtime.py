@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from prometheus_client import CollectorRegistry
+
 from numcheck.accounts.limits import (
     MemoryRateLimiter,
     RateLimiter,
     RedisRateLimiter,
     UploadSlots,
 )
+from numcheck.api import scrape
 from numcheck.services.lookup import Lookups
 from numcheck.storage.stores import Stores
 from numcheck.tasks.lifecycle import TaskLifecycle
@@ -30,6 +33,7 @@ class Runtime:
     rate_limiter: RateLimiter
     upload_slots: UploadSlots
     lookups: Lookups
+    metrics: CollectorRegistry  # what GET /metrics (or the metrics port) renders
 
     @classmethod
     def start(
@@ -53,4 +57,5 @@ class Runtime:
             rate_limiter=limiter,
             upload_slots=UploadSlots(settings.max_uploads_in_flight),
             lookups=Lookups(stores),
+            metrics=scrape.registry(stores, limiter),
         )

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Le
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from numcheck.accounts.credits import MAX_CREDITS
 from numcheck.accounts.users import NAME_RULE
@@ -19,6 +19,19 @@ from numcheck.services.lookup import Answer
 from numcheck.storage.models import ApiKey, AuditEntry, Registry, RegistryVersion, Task, User
 from numcheck.tasks import status
 from numcheck.tasks.status import rfc3339
+
+# Timestamps are RFC 3339 text made by `rfc3339` (UTC, Z, milliseconds): `date-time` to a client.
+Timestamp = Annotated[
+    str,
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "description": "RFC 3339, UTC, Z, milliseconds."}
+    ),
+]
+# The closed sets of states.py, as the wire shows them (tests/api/test_openapi.py checks that
+# they agree).
+TaskState = Literal["pending", "processing", "exported", "failed", "cancelled", "expired"]
+Role = Literal["user", "admin"]
+LoadMode = Literal["replace", "add", "remove"]
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -31,6 +44,9 @@ def _when(moment: datetime | None) -> str | None:
 class ErrorBody(BaseModel):
     code: str = Field(description="Stable machine word, e.g. `unknown_task_type`.")
     message: str = Field(description="A sentence for a person.")
+    request_id: str | None = Field(
+        None, description="The request's X-Request-ID (the caller's, or generated): quote it."
+    )
 
 
 # -- tasks -----------------------------------------------------------------------------------
@@ -38,10 +54,10 @@ class ErrorBody(BaseModel):
 
 class TaskCreated(BaseModel):
     task_id: str = Field(description="An xid: 20 characters of lowercase base32hex.")
-    status: str
+    status: TaskState
     total: int = Field(description="Non-blank lines in the file.")
     message: str
-    created_at: str = Field(description="RFC 3339, UTC, Z, milliseconds.")
+    created_at: Timestamp
 
     @classmethod
     def of(cls, task: Task) -> TaskCreated:
@@ -59,11 +75,11 @@ class ContractStatus(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    created_at: str = Field(description="RFC 3339, UTC, Z, milliseconds.")
-    updated_at: str = Field(description="RFC 3339, UTC, Z, milliseconds.")
+    created_at: Timestamp
+    updated_at: Timestamp
     task_id: str
     user_id: str
-    status: str = Field(description="pending, processing, exported, failed, cancelled or expired.")
+    status: TaskState
     total: int
     success: int
     failure: int
@@ -146,6 +162,18 @@ class Health(BaseModel):
     )
 
 
+DependencyState = Literal["ok", "failed", "none"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"] = Field(
+        description="`not_ready` (with 503): a dependency named below does not answer."
+    )
+    database: DependencyState
+    broker: DependencyState = Field(description="`none`: no broker configured (embedded).")
+    blob_store: DependencyState
+
+
 class LookupRequest(BaseModel):
     """A real-time lookup: numbers checked in the request, with a task's checks and credits."""
 
@@ -194,8 +222,8 @@ class Credits(BaseModel):
 class UserInfo(BaseModel):
     user_id: str
     name: str
-    role: str
-    created_at: str
+    role: Role
+    created_at: Timestamp
     credits: Credits
 
     @classmethod
@@ -268,9 +296,9 @@ class NewKey(BaseModel):
 class KeyInfo(BaseModel):
     prefix: str
     user: str
-    created_at: str
-    last_used_at: str | None
-    revoked_at: str | None
+    created_at: Timestamp
+    last_used_at: Timestamp | None
+    revoked_at: Timestamp | None
 
     @classmethod
     def of(cls, key: ApiKey, owner: User) -> KeyInfo:
@@ -303,7 +331,7 @@ class CreditSetting(BaseModel):
 
 
 class AuditInfo(BaseModel):
-    at: str
+    at: Timestamp
     actor: str
     action: str
     target: str
@@ -331,7 +359,7 @@ class InvalidLines(BaseModel):
 class LoadResult(BaseModel):
     name: str
     version: int
-    mode: str
+    mode: LoadMode
     entries: int = Field(description="Numbers in the new version.")
     numbers: int = Field(description="Valid numbers read from the file, duplicates included.")
     duplicates: int
@@ -356,7 +384,7 @@ class RegistryInfo(BaseModel):
     name: str
     version: int | None
     entries: int | None
-    updated_at: str | None
+    updated_at: Timestamp | None
     source_sha256: str | None
     granted_users: int
 
@@ -401,6 +429,7 @@ TASK_FORM = multipart_body(
         },
         "task_type": {
             "type": "string",
+            "minLength": 1,
             "description": "`validate`, a registry's name, or several separated by commas.",
         },
         "default_region": {"type": "string", "description": "ISO 3166-1 alpha-2, e.g. US."},
@@ -429,7 +458,7 @@ TASK_ID_BODY = {
             media: {
                 "schema": {
                     "type": "object",
-                    "properties": {"task_id": {"type": "string"}},
+                    "properties": {"task_id": {"type": "string", "minLength": 1}},
                     "required": ["task_id"],
                 }
             }

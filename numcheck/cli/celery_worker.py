@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from celery.signals import worker_process_init
+import prometheus_client
+from celery.signals import setup_logging, worker_process_init
 
 from numcheck.config import Settings
 from numcheck.dispatch import celery as celery_dispatch
+from numcheck.logs import configure_logging
 from numcheck.states import JobKind
 from numcheck.tasks import runner
 from numcheck.tasks.jobs import Job
+from numcheck.telemetry import exposition
 
 
 def run(settings: Settings) -> None:
     assert settings.broker_url is not None
     app = celery_dispatch.make_app(settings.broker_url)
+
+    @setup_logging.connect
+    def _our_logging(**_: object) -> None:
+        # Connected: Celery leaves logging to us, so its records take our format (JSON too).
+        configure_logging(settings.log_level, settings.log_format)
 
     @worker_process_init.connect
     def _open_context(**_: object) -> None:
@@ -34,8 +42,14 @@ def run(settings: Settings) -> None:
             raise
         this_process.top_up(lambda next_job: celery_dispatch.send(app, next_job))
 
+    if settings.metrics_port:  # the sum of this worker's children, for Prometheus to scrape
+        prometheus_client.start_http_server(
+            settings.metrics_port, addr=settings.host, registry=exposition.scrape_registry()
+        )
     app.worker_main(
         [
+            # The banner is printed, not logged: JSON log readers get records only.
+            *(["--quiet"] if settings.log_format == "json" else []),
             "worker",
             "--pool=prefork",
             f"--concurrency={settings.workers}",

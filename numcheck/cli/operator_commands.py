@@ -150,6 +150,9 @@ def serve(
     ] = None,
 ) -> None:
     """Run the API and its worker pool (the embedded default: SQLite and files in the data dir)."""
+    from numcheck.telemetry import multiprocess
+
+    multiprocess.prepare()  # first: the pool's processes count into files beside the server's
     import uvicorn
 
     from numcheck.api.app import create_app
@@ -158,7 +161,7 @@ def serve(
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = _settings(overrides=overrides)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -172,6 +175,9 @@ def serve(
 
 def worker() -> None:
     """Run checks for the servers sharing NUMCHECK_DATABASE_URL and NUMCHECK_BROKER_URL."""
+    from numcheck.telemetry import multiprocess
+
+    multiprocess.prepare()  # first: the Celery children count into files the worker sums
     from numcheck import errors
     from numcheck.cli import celery_worker
     from numcheck.logs import configure_logging
@@ -184,7 +190,7 @@ def worker() -> None:
         output.fail(
             "no_broker", "set NUMCHECK_BROKER_URL (redis://… or amqp://…).", output.EXIT_USAGE
         )
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     stores = Stores.open(settings)
     try:
         storage_db.prepare(stores.engine, embedded=False)

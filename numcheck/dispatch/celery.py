@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from celery import Celery
+from kombu import Connection
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,12 @@ def make_app(broker_url: str) -> Celery:
         worker_redirect_stdouts=False,
     )
     return app
+
+
+def ping(broker_url: str, timeout: float) -> None:
+    """Raise unless the broker accepts a connection within `timeout` (the readiness probe)."""
+    with Connection(broker_url, connect_timeout=timeout) as connection:
+        connection.ensure_connection(max_retries=1, timeout=timeout)
 
 
 class Message(Protocol):

@@ -45,6 +45,9 @@ class BlobStore(Protocol):
     checked against the same cases (tests/integration/test_blob_stores.py): files below the
     data dir (`LocalBlobStore`) and S3 (`storage.s3.S3BlobStore`)."""
 
+    def ping(self) -> None:
+        """Raise when the store does not answer (the readiness probe)."""
+
     def writer(self, key: str) -> AbstractContextManager[BinaryIO]:
         """A file to write `key`; published whole on success, nothing of it on error."""
         ...
@@ -96,6 +99,10 @@ class LocalBlobStore:
     def path(self, key: str) -> Path:
         check_key(key)
         return self.root / key
+
+    def ping(self) -> None:
+        if not self.root.is_dir():
+            raise FileNotFoundError("the blob directory is missing")
 
     @contextmanager
     def writer(self, key: str) -> Iterator[BinaryIO]:

@@ -118,6 +118,11 @@ class Task(Base):
     callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     finalize_lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     finalize_leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The X-Request-ID of the request that created it: its chunks' log records carry it too.
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Its creating request's trace context (W3C headers as JSON; null while tracing is off):
+    # the spans of its chunks join that trace.
+    trace_context: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -36,6 +36,9 @@ class S3BlobStore:
         self._s3 = client or boto3.client("s3", config=Config(signature_version="s3v4"))
         self._cache = cache_dir  # local copies of immutable blobs (registry snapshots)
 
+    def ping(self) -> None:
+        self._s3.head_bucket(Bucket=self.bucket)
+
     def _key(self, key: str) -> str:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key

@@ -16,15 +16,17 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from numcheck import errors, ids, numbers
+from numcheck import errors, ids, logs, numbers
 from numcheck.accounts import credits, limits
 from numcheck.config import Settings
 from numcheck.csvinput import CsvToCanonical
 from numcheck.states import ChunkStatus, ResultFormat, TaskStatus
 from numcheck.storage import blobs as blob_keys
+from numcheck.storage import db
 from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import Chunk, Task, TaskRegistryVersion, User, utcnow
 from numcheck.tasks import catalog, webhooks
+from numcheck.telemetry import metrics, tracing
 from numcheck.textlines import LineIndex, LineSplitter
 
 
@@ -270,6 +272,7 @@ class PendingUpload:
             self._blobs.delete(blob_keys.upload_key(self.task_id))
 
 
+@tracing.traced("numcheck.intake.create")
 def create(
     session: Session,
     user: User,
@@ -309,6 +312,8 @@ def create(
         result_format=result_format,
         include_failed=include_failed,
         callback_url=callback_url,
+        request_id=logs.current("request_id"),
+        trace_context=tracing.stored_context(),
         created_at=now,
         updated_at=now,
     )
@@ -336,4 +341,5 @@ def create(
     )
     credits.reserve(session, user.id, task.id, task.total * task.check_count)
     session.flush()
+    db.after_commit(session, metrics.TASKS_CREATED.labels(task.task_type).inc)
     return task

@@ -23,6 +23,7 @@ from numcheck.storage.models import Chunk, Task, utcnow
 from numcheck.storage.stores import Stores
 from numcheck.tasks.jobs import Job
 from numcheck.tasks.lifecycle import TaskLifecycle
+from numcheck.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Leases:
         until = self._lease_end(now)
         jobs: list[Job] = []
         failed: set[str] = set()
+        expired: list[JobKind] = []  # leases that ran out: their worker died or lost the job
         with self._stores.sessions.begin() as session:
             finishing = session.scalars(
                 select(Task)
@@ -53,6 +55,8 @@ class Leases:
                 .with_for_update(skip_locked=True)  # several servers may sweep at once
             )
             for task in finishing:
+                if task.finalize_leased_until is not None:
+                    expired.append(JobKind.FINALIZE)
                 task.finalize_lease_token, task.finalize_leased_until = _token(), until
                 jobs.append(Job(JobKind.FINALIZE, task.id, -1, task.finalize_lease_token))
             due = session.execute(
@@ -87,8 +91,12 @@ class Leases:
                     failed.add(task.id)
                     continue
                 chunk.attempts += 1
+                if chunk.leased_until is not None:
+                    expired.append(JobKind.CHUNK)
                 chunk.lease_token, chunk.leased_until = _token(), until
                 jobs.append(Job(JobKind.CHUNK, chunk.task_id, chunk.idx, chunk.lease_token))
+        for kind in expired:  # committed: these leases are now the new dispatch's
+            metrics.LEASES_EXPIRED.labels(str(kind)).inc()
         return [job for job in jobs if job.task_id not in failed]
 
     def renew(self, job: Job) -> bool:
@@ -98,7 +106,10 @@ class Leases:
         until = self._lease_end(utcnow())
         renewal = self._still_mine(job).values(**_lease_columns(job.kind, until))
         with self._stores.sessions.begin() as session:
-            return db.rowcount(session.execute(renewal)) > 0
+            renewed = db.rowcount(session.execute(renewal)) > 0
+        if renewed:
+            metrics.LEASES_RENEWED.labels(str(job.kind)).inc()
+        return renewed
 
     def hand_back(self, job: Job, *, spent: bool) -> None:
         """Make a job due again at once. `spent`: it ran and died, so its attempt counts; else

@@ -27,6 +27,7 @@ from numcheck.storage import db
 from numcheck.storage.models import Task, utcnow
 from numcheck.storage.stores import Stores
 from numcheck.tasks import catalog, webhooks
+from numcheck.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class TaskLifecycle:
         webhooks.owe(session, task)
         task_id, registries = task.id, bool(catalog.registry_version_ids(task.check_facts))
         db.after_commit(session, lambda: self._delete_work(task_id, registries))
+        db.after_commit(session, metrics.TASKS_FINISHED.labels(task.task_type, "exported").inc)
         log.info("task exported task_id=%s", task.id)
 
     def fail(self, session: Session, task: Task, message: str) -> None:
@@ -79,8 +81,10 @@ class TaskLifecycle:
             self.expire(session, task, f"Results deleted by {by}.")
 
     def _end(self, session: Session, task: Task, status: TaskStatus, message: str) -> None:
-        if task.status.is_active:  # its reservation is still held
+        if task.status.is_active:  # its reservation is still held; it finishes now
             credits.release(session, task.user_id, task.id, task.total * task.check_count)
+            finished = metrics.TASKS_FINISHED.labels(task.task_type, str(status))
+            db.after_commit(session, finished.inc)
         task.status, task.message, task.updated_at = status, message, utcnow()
         webhooks.owe(session, task)
         task_id, registries = task.id, bool(catalog.registry_version_ids(task.check_facts))

@@ -8,16 +8,19 @@ when a chunk goes from pending to done, in one transaction.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import func, select, update
 
+from numcheck import logs
 from numcheck.states import ChunkStatus, TaskStatus
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage import db
 from numcheck.storage.models import Chunk, Task, utcnow
 from numcheck.tasks import catalog, resultfile, status, tallies
 from numcheck.tasks.context import WorkerContext
+from numcheck.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
         if row is None:
             return False
         chunk, task = row
+        logs.bind(request_id=task.request_id)  # the chunk's records name the upload's request
         if chunk.status == ChunkStatus.DONE or chunk.lease_token != lease_token:
             return False  # done already, or a newer dispatch owns it
         if not task.status.is_active:
@@ -46,7 +50,9 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
         region, check_facts = task.default_region, task.check_facts
         has_ids = task.id_column is not None
         layout_of = _layout_of(task)
+        check_name = task.task_type
 
+    started = time.perf_counter()
     try:
         raw = stores.blobs.read_range(blob_keys.upload_key(task_id), start, end)
     except FileNotFoundError:
@@ -68,6 +74,7 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
         stores.blobs, task_id, idx, numbered, result.outcomes, ids, layout_of(check.columns)
     )
     fallbacks = result.stats.get("fallbacks", 0)
+    metrics.CHUNK_DURATION.labels(check_name).observe(time.perf_counter() - started)
 
     with stores.sessions.begin() as session:
         # Lock the task first: a cancel (or a failure, or retention) that committed while this
@@ -100,6 +107,10 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
             task.chunks_done += 1
             task.updated_at = utcnow()
         last = still_wanted and task.chunks_done == task.chunk_count
+    if moved:  # counted once, as the task's counters: never for a chunk done twice
+        metrics.LINES_CHECKED.labels(check_name, "success").inc(success)
+        metrics.LINES_CHECKED.labels(check_name, "failure").inc(failure)
+        metrics.VALIDATOR_FALLBACKS.inc(fallbacks)
     if not still_wanted:
         # Stopped while we worked: its files went before we wrote these parts.
         stores.blobs.delete_prefix(blob_keys.parts_prefix(task_id))
@@ -124,6 +135,8 @@ def finalize(context: WorkerContext, task_id: str, lease_token: str) -> None:
     stores = context.stores
     with stores.sessions.begin() as session:
         task = session.get(Task, task_id)
+        if task is not None:
+            logs.bind(request_id=task.request_id)
         if (
             task is None
             or task.status != TaskStatus.PROCESSING
@@ -146,6 +159,7 @@ def finalize(context: WorkerContext, task_id: str, lease_token: str) -> None:
         layout_of = _layout_of(task)
 
     key = blob_keys.result_key(task_id)
+    started = time.perf_counter()
     with stores.blobs.writer(key) as out:
         resultfile.write_zip(
             stores.blobs,
@@ -155,6 +169,7 @@ def finalize(context: WorkerContext, task_id: str, lease_token: str) -> None:
             layout_of(context.checks.for_task(check_facts).columns),
             summary,
         )
+    metrics.FINALIZE_DURATION.observe(time.perf_counter() - started)
 
     with stores.sessions.begin() as session:
         task = session.scalars(select(Task).where(Task.id == task_id).with_for_update()).one()

@@ -27,6 +27,11 @@ def get_owned(session: Session, user_id: str, task_id: str, *, for_update: bool 
     return task
 
 
+def trace_context(session: Session, task_id: str) -> str | None:
+    """The stored trace context of the request that created the task (None: none stored)."""
+    return session.scalar(select(Task.trace_context).where(Task.id == task_id))
+
+
 def get_any(session: Session, task_id: str) -> Task:
     """Any user's task, locked for a change of status (administrators only)."""
     if not ids.is_task_id(task_id):

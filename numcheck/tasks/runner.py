@@ -8,17 +8,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from numcheck import checks
+from numcheck import checks, logs
 from numcheck.config import Settings
 from numcheck.logs import configure_logging
-from numcheck.tasks import jobs
+from numcheck.states import JobKind
+from numcheck.tasks import jobs, queries
 from numcheck.tasks.context import WorkerContext
 from numcheck.tasks.jobs import Job
 from numcheck.tasks.leases import Leases
+from numcheck.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,25 @@ class Runner:
 
     def run(self, job: Job) -> bool:
         """Do `job`; True when it completed its task's last chunk."""
+        chunk = job.idx if job.kind == JobKind.CHUNK else None
+        with logs.context(task_id=job.task_id, chunk=chunk), self._span(job, chunk):
+            return self._run(job)
+
+    def _span(self, job: Job, chunk: int | None) -> AbstractContextManager[None]:
+        """The job's span, in the trace of the request that created its task."""
+        if not tracing.enabled():
+            return nullcontext()  # not even the query: tracing off costs nothing
+        try:
+            with self.context.stores.sessions.begin() as session:
+                parent = tracing.parent_of(queries.trace_context(session, job.task_id))
+        except SQLAlchemyError:  # the job itself will say what the database has; a span anyway
+            parent = None
+        attributes: dict[str, object] = {"numcheck.task_id": job.task_id}
+        if chunk is not None:
+            attributes["numcheck.chunk"] = chunk
+        return tracing.span(f"numcheck.{job.kind}", parent, **attributes)
+
+    def _run(self, job: Job) -> bool:
         try:
             started = time.perf_counter()
             with self.heartbeat(job):
@@ -111,9 +132,13 @@ _runner: Runner | None = None
 def init(settings: Settings) -> None:
     """Open this process's context (once per worker process)."""
     global _runner
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     checks.prepare(settings.validator_cache_dir)
-    _runner = Runner(WorkerContext.open(settings))
+    context = WorkerContext.open(settings)
+    if tracing.configure("numcheck-worker"):
+        tracing.instrument_engine(context.stores.engine)
+        tracing.instrument_celery()  # a Celery child runs its messages in spans
+    _runner = Runner(context)
 
 
 def runner() -> Runner:

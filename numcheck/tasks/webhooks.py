@@ -35,9 +35,11 @@ from sqlalchemy.orm import Session
 
 import numcheck
 from numcheck import errors
+from numcheck.storage import db
 from numcheck.storage.models import Task, User, WebhookDelivery, utcnow
 from numcheck.storage.stores import Stores
 from numcheck.tasks import status, webhook_addresses, webhook_transport
+from numcheck.telemetry import metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -171,10 +173,13 @@ def record(session: Session, attempt: Attempt, error: str | None) -> None:
     delivery.lease_token = delivery.leased_until = None
     if error is None:
         delivery.delivered_at = now
+        outcome = "delivered"
     elif now - delivery.created_at >= GIVE_UP_AFTER:
+        outcome = "gave_up"
         delivery.gave_up_at, delivery.last_error = now, error[:200]
         log.warning("webhook given up task_id=%s attempts=%d", attempt.task_id, delivery.attempts)
     else:
+        outcome = "retry"
         delivery.last_error = error[:200]
         delivery.next_attempt_at = now + timedelta(seconds=_backoff(delivery.attempts))
         log.info(
@@ -183,8 +188,10 @@ def record(session: Session, attempt: Attempt, error: str | None) -> None:
             delivery.attempts,
             error,
         )
+    db.after_commit(session, metrics.WEBHOOK_DELIVERIES.labels(outcome).inc)
 
 
+@tracing.traced("numcheck.webhook")
 def deliver(stores: Stores, attempt: Attempt, ssl_context: ssl.SSLContext) -> str | None:
     """Make a leased attempt and record it; returns its error (None: delivered)."""
     settings = stores.settings

@@ -10,7 +10,7 @@ import pytest
 from tests.api.conftest import InProcess, InProcessFactory
 
 ADMIN_PREFIXES = ("/v1/admin", "/v1/registries")
-PUBLIC = {"/healthz", "/results/{task_id}.zip", "/docs", "/openapi.json", "/redoc"}
+PUBLIC = {"/healthz", "/readyz", "/results/{task_id}.zip", "/docs", "/openapi.json", "/redoc"}
 
 
 @pytest.fixture(scope="module")

@@ -235,7 +235,10 @@ def test_a_rate_limiter_whose_redis_is_down_lets_requests_through(start_server) 
         health = httpx.get(f"{server.url}/healthz").json()
         assert health == {"status": "degraded", "database": "ok", "rate_limiter": "degraded"}
         metrics = client.get("/v1/admin/metrics").text
-    failures = [line for line in metrics.splitlines() if line.startswith("numcheck_rate_limiter")]
-    assert failures and int(failures[0].split()[-1]) >= 4
+    failures = [
+        line for line in metrics.splitlines() if line.startswith("numcheck_rate_limiter_failures")
+    ]
+    assert failures and float(failures[0].split()[-1]) >= 4
+    assert "numcheck_rate_limiter_degraded 1.0" in metrics.splitlines()
     log = server.log()
     assert "rate limiter: Redis failed" in log and "Traceback" not in log

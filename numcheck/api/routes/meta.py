@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from sqlalchemy import text
 
+from numcheck.api import readiness
 from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
 from numcheck.api.headers import PRIVATE
 from numcheck.api.schemas import (
@@ -13,6 +14,7 @@ from numcheck.api.schemas import (
     AccountLimits,
     CheckInfo,
     Health,
+    Readiness,
 )
 from numcheck.services import accounts
 from numcheck.tasks import catalog, webhooks
@@ -30,6 +32,23 @@ def healthz(runtime: RuntimeDep, session: SessionDep) -> Health:
         database="ok",
         rate_limiter="degraded" if limiter_degraded else "ok",
     )
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    tags=["meta"],
+    summary="Readiness: database, broker and blob store",
+    responses={503: {"model": Readiness, "description": "A dependency does not answer."}},
+)
+def readyz(runtime: RuntimeDep, response: Response) -> Readiness:
+    """200 when every dependency answers; 503 names the one that does not."""
+    answers = readiness.check(runtime.stores)
+    ready = all(state != "failed" for state in answers.values())
+    if not ready:
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+    return Readiness.model_validate({"status": "ready" if ready else "not_ready", **answers})
 
 
 @router.get(

@@ -1,0 +1,2 @@
+"""What an operator watches: Prometheus metrics (`metrics`, `exposition`) and where their
+per-process files live (`multiprocess`)."""
