@@ -233,7 +233,7 @@ def test_list_cancel_account_and_unfinished_downloads(server: Server, tmp_path: 
             client.cancel("dc60g3n8lhpk1vas1e5g")
 
         account = client.account()
-        assert account["name"] == "lister"
+        assert account["name"] == "client-lister"
         assert account["limits"]["max_active_tasks"] >= 1
         assert {"unlimited", "balance", "reserved"} <= set(account["credits"])
 
