@@ -42,9 +42,25 @@ def make_engine(url: str) -> Engine:
     def _on_begin(connection: Connection) -> None:
         # IMMEDIATE takes the write lock up front: a deferred transaction that later writes can
         # fail with "database is locked" without waiting, when another process wrote meanwhile.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only transaction (`read_only_sessions`) never writes, so it takes no lock: in
+        # WAL mode it reads its snapshot while a worker holds the write lock.
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+_READ_ONLY = "numcheck_read_only"
+
+
+def read_only_sessions(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for transactions that only read (status calls, the health check); they must
+    not write. On SQLite they do not queue for the write lock behind every worker's chunk;
+    elsewhere they are ordinary sessions."""
+    factory = sessionmaker(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
+    return factory
 
 
 def create_private_sqlite_file(path: Path) -> None:
