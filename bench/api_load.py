@@ -151,7 +151,14 @@ async def run(
     )
     async with (
         httpx.AsyncClient(base_url=base, headers={"X-API-Key": key}, limits=limits) as client,
-        httpx.AsyncClient(base_url=base, headers={"X-API-Key": key}, timeout=600) as side,
+        # No keep-alive for the uploads and their polls: the server closes a connection idle
+        # for its head timeout, which a long upload's poll loop can leave one.
+        httpx.AsyncClient(
+            base_url=base,
+            headers={"X-API-Key": key},
+            timeout=600,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        ) as side,
     ):
         task_id = await submit(side, small)
         await wait_exported(side, task_id)

@@ -6,15 +6,17 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# alembic is imported where migrations are read, not here: a worker process never migrates,
+# and alembic with its templates is ~37 MiB of a worker's memory.
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,8 @@ def _drop_after_commit_hooks(session: Session) -> None:
 
 
 def _alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
@@ -117,6 +121,8 @@ def _alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision."""
+    from alembic import command
+
     command.upgrade(_alembic_config(engine), "head")
 
 
@@ -137,6 +143,9 @@ def prepare(engine: Engine, *, embedded: bool) -> None:
 
 def schema_is_current(engine: Engine) -> bool:
     """Whether the database is at the newest revision this code knows."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     heads = set(ScriptDirectory.from_config(_alembic_config(engine)).get_heads())
     with engine.connect() as connection:
         current = set(MigrationContext.configure(connection).get_current_heads())
