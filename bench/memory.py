@@ -73,7 +73,7 @@ def measure(
     label: str, base: str, key: str, workers: Callable[[], list[int]], small: Path, big: Path
 ) -> None:
     with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=600) as client:
-        run_task(client, small)  # the workers are started and have run a chunk
+        run_task(client, small)  # the workers are started and have each run a chunk or two
         time.sleep(1)
         pids = workers()
         rest_before = {pid: status_kib(pid, "VmRSS") for pid in pids}
@@ -131,7 +131,7 @@ def main() -> None:
         lines = numbers(args.lines)
         big, small = tmp / "big.txt", tmp / "small.txt"
         big.write_text("\n".join(lines) + "\n")
-        small.write_text("\n".join(lines[:1000]) + "\n")
+        small.write_text("\n".join(lines[:150_000]) + "\n")  # three chunks
         os.environ["NUMCHECK_CACHE_DIR"] = str(tmp / "cache")
         e2e.warm_validator_cache(tmp / "cache")
 
