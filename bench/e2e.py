@@ -55,8 +55,11 @@ def cache_dir_of(data_dir: Path, env: dict[str, str]) -> Path:
 
 
 @contextlib.contextmanager
-def serving(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, str]]:
-    """A `numcheck serve` on `data_dir` with `env` for the block: its base URL and admin key."""
+def serving(
+    data_dir: Path, env: dict[str, str], started: list[subprocess.Popen[bytes]] | None = None
+) -> Iterator[tuple[str, str]]:
+    """A `numcheck serve` on `data_dir` with `env` for the block: its base URL and admin key.
+    The process is appended to `started`, for a caller that measures it."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "numcheck", "serve", "--port", str(port)],
@@ -68,6 +71,8 @@ def serving(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, str]]:
         },
         stdout=subprocess.DEVNULL,
     )
+    if started is not None:
+        started.append(server)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from numcheck import errors
@@ -46,8 +46,9 @@ def create(session: Session, user: User) -> NewKey:
     return NewKey(prefix=prefix, plaintext=plaintext)
 
 
-def authenticate(session: Session, presented: str | None) -> User:
-    """The user owning the presented key; NotAuthenticated when missing, unknown or revoked."""
+def identify(session: Session, presented: str | None) -> tuple[User, ApiKey]:
+    """The user owning the presented key, and the key's row, without writing anything (a
+    read-only transaction may call it); NotAuthenticated when missing, unknown or revoked."""
     if not presented:
         raise errors.NotAuthenticated()
     parts = presented.split("_", 2)
@@ -61,10 +62,17 @@ def authenticate(session: Session, presented: str | None) -> User:
     row, user = found
     if row.revoked_at is not None or not hmac.compare_digest(row.key_hash, _hash(presented)):
         raise errors.NotAuthenticated()
-    now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_PRECISION:
-        row.last_used_at = now
-    return user
+    return user, row
+
+
+def needs_touch(row: ApiKey) -> bool:
+    """Whether the key's last use is due to be recorded (at most once per precision)."""
+    return row.last_used_at is None or utcnow() - row.last_used_at > _LAST_USED_PRECISION
+
+
+def touch(session: Session, key_id: int) -> None:
+    """Record that key `key_id` was used now."""
+    session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
 
 
 def list_keys(session: Session, user_id: str | None = None) -> list[tuple[ApiKey, User]]:

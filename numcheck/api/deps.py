@@ -37,6 +37,16 @@ def transaction(runtime: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(transaction, scope="function")]
 
 
+def read_transaction(runtime: RuntimeDep) -> Iterator[Session]:
+    """A transaction for a route that only reads (a status call): on SQLite it reads its
+    snapshot at once instead of queueing for the write lock behind the workers' chunks."""
+    with runtime.stores.read_sessions.begin() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(read_transaction, scope="function")]
+
+
 # The OpenAPI `apiKey` security scheme of every /v1 route; missing keys are ours to refuse
 # (401 with the error body), hence auto_error=False.
 API_KEY = APIKeyHeader(
@@ -51,13 +61,18 @@ def current_user(
 ) -> User:
     """The caller, from the X-API-Key header only.
 
-    Authentication uses its own short transaction, so that a long upload never holds one open.
+    Authentication uses its own short transaction, so that a long upload never holds one open;
+    it only reads, and takes the write lock only when the key's last use is due to be recorded
+    (once a minute), so that status calls do not queue behind the workers' writes.
     """
     if any(name.lower() in _KEY_PARAMETERS for name in request.query_params):
         raise errors.KeyInQueryString()
-    with runtime.stores.sessions.begin() as session:
-        user = keys.authenticate(session, x_api_key)
+    with runtime.stores.read_sessions.begin() as session:
+        user, key = keys.identify(session, x_api_key)
         session.expunge(user)
+    if keys.needs_touch(key):
+        with runtime.stores.sessions.begin() as session:
+            keys.touch(session, key.id)
     assert x_api_key is not None
     request.state.key_prefix = x_api_key.split("_", 2)[1]  # the key's public part
     runtime.rate_limiter.acquire(request.state.key_prefix)

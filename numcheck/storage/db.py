@@ -6,15 +6,17 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# alembic is imported where migrations are read, not here: a worker process never migrates,
+# and alembic with its templates is ~37 MiB of a worker's memory.
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,25 @@ def make_engine(url: str) -> Engine:
     def _on_begin(connection: Connection) -> None:
         # IMMEDIATE takes the write lock up front: a deferred transaction that later writes can
         # fail with "database is locked" without waiting, when another process wrote meanwhile.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only transaction (`read_only_sessions`) never writes, so it takes no lock: in
+        # WAL mode it reads its snapshot while a worker holds the write lock.
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+_READ_ONLY = "numcheck_read_only"
+
+
+def read_only_sessions(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for transactions that only read (status calls, the health check); they must
+    not write. On SQLite they do not queue for the write lock behind every worker's chunk;
+    elsewhere they are ordinary sessions."""
+    factory = sessionmaker(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
+    return factory
 
 
 def create_private_sqlite_file(path: Path) -> None:
@@ -93,6 +111,8 @@ def _drop_after_commit_hooks(session: Session) -> None:
 
 
 def _alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
@@ -101,6 +121,8 @@ def _alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision."""
+    from alembic import command
+
     command.upgrade(_alembic_config(engine), "head")
 
 
@@ -121,6 +143,9 @@ def prepare(engine: Engine, *, embedded: bool) -> None:
 
 def schema_is_current(engine: Engine) -> bool:
     """Whether the database is at the newest revision this code knows."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     heads = set(ScriptDirectory.from_config(_alembic_config(engine)).get_heads())
     with engine.connect() as connection:
         current = set(MigrationContext.configure(connection).get_current_heads())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -40,6 +41,11 @@ class Stores:
             sessions=db.session_factory(engine),
             blobs=_blob_store(settings),
         )
+
+    @functools.cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions for transactions that only read (see `db.read_only_sessions`)."""
+        return db.read_only_sessions(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -38,8 +37,12 @@ from numcheck import errors
 from numcheck.storage import db
 from numcheck.storage.models import Task, User, WebhookDelivery, utcnow
 from numcheck.storage.stores import Stores
-from numcheck.tasks import status, webhook_addresses, webhook_transport
+from numcheck.tasks import status
 from numcheck.telemetry import metrics, tracing
+
+# httpx (and the address checks and transport built on it) is imported where a webhook is
+# checked or sent, in the API process: workers only record that one is owed, and importing
+# httpx there costs ~25 MiB a worker (it brings rich and click along for its command line).
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,8 @@ PURGE_BATCH = 500
 def check_callback_url(url: str, allow_private: bool) -> str:
     """The URL if it is a well-formed http(s) URL whose host resolves only to public addresses
     (or private ones are allowed); InvalidCallbackUrl otherwise."""
+    from numcheck.tasks import webhook_addresses
+
     webhook_addresses.checked_addresses(webhook_addresses.parse(url), allow_private)
     return url
 
@@ -260,6 +265,10 @@ def send(
     The host is resolved once, every address checked, and the connection made only to those
     addresses: a name that resolves elsewhere a moment later (DNS rebinding) cannot redirect it.
     """
+    import httpx
+
+    from numcheck.tasks import webhook_addresses, webhook_transport
+
     deadline = time.monotonic() + timeout_seconds
     try:
         target = webhook_addresses.parse(url)
@@ -302,6 +311,8 @@ class WebhookSender:
         self._ssl_context: ssl.SSLContext | None = None
 
     def start(self) -> None:
+        import httpx
+
         self._ssl_context = httpx.create_ssl_context()  # the CA bundle, loaded once
         self._loop.start()
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy import text
 
 from numcheck.api import readiness
-from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
+from numcheck.api.deps import CurrentUser, ReadSessionDep, RuntimeDep, SessionDep
 from numcheck.api.headers import PRIVATE
 from numcheck.api.schemas import (
     ERROR_RESPONSES,
@@ -23,7 +23,7 @@ router = APIRouter()
 
 
 @router.get("/healthz", response_model=Health, tags=["meta"], summary="Liveness and database")
-def healthz(runtime: RuntimeDep, session: SessionDep) -> Health:
+def healthz(runtime: RuntimeDep, session: ReadSessionDep) -> Health:
     """200 while the server serves; `degraded` names a feature that is impaired meanwhile."""
     session.execute(text("SELECT 1"))
     limiter_degraded = runtime.rate_limiter.degraded

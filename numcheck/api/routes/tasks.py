@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from numcheck import errors, states
 from numcheck.accounts import idempotency
 from numcheck.api import links, multipart
-from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
+from numcheck.api.deps import CurrentUser, ReadSessionDep, RuntimeDep, SessionDep
 from numcheck.api.runtime import Runtime
 from numcheck.api.schemas import (
     ERROR_RESPONSES,
@@ -254,7 +254,7 @@ async def _read_task_id(request: Request) -> str:
     openapi_extra=TASK_ID_BODY,
 )
 async def get_task_status(
-    request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
+    request: Request, runtime: RuntimeDep, session: ReadSessionDep, user: CurrentUser
 ) -> ContractStatus:
     """`task_id` as a multipart or urlencoded form field, or as JSON `{"task_id": "..."}`.
     Answers exactly the hosted contract's keys; `GET /v1/tasks/{task_id}` adds numcheck's."""
@@ -271,7 +271,7 @@ async def get_task_status(
     summary="Status of a task",
 )
 def get_task(
-    task_id: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
+    task_id: str, request: Request, runtime: RuntimeDep, session: ReadSessionDep, user: CurrentUser
 ) -> TaskStatus:
     task = queries.get_owned(session, user.id, task_id)
     request.state.task_id = task.id
