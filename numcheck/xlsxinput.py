@@ -92,7 +92,16 @@ def rows_as_csv(spool: IO[bytes], sheet: str | None) -> Iterator[bytes]:
             dates = _date_styles(archive)
             with archive.open(path) as xml:
                 yield from _blocks(_run(xml, _SheetRows(strings, *dates)))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, ExpatError) as exc:
+    # SyntaxError: ElementTree's ParseError; IndexError: a shared string that is not there.
+    except (
+        zipfile.BadZipFile,
+        KeyError,
+        IndexError,
+        ValueError,
+        OSError,
+        ExpatError,
+        SyntaxError,
+    ) as exc:
         raise errors.UndecodableFile(f"The XLSX file cannot be read: {exc}"[:300]) from None
 
 

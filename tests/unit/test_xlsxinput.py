@@ -33,7 +33,24 @@ VALUES = st.one_of(
 ROWS = st.lists(st.lists(VALUES, max_size=6), max_size=12)
 
 
-def written(sheets: list[list[list[object]]], *, gaps: bool, date1904: bool) -> bytes:
+def written(
+    sheets: list[list[list[object]]], *, gaps: bool, date1904: bool, write_only: bool = False
+) -> bytes:
+    """A workbook as openpyxl writes it: inline strings, or (write-only mode, as exports are
+    streamed) shared strings."""
+    if write_only:
+        book = openpyxl.Workbook(write_only=True)
+        if date1904:
+            book.epoch = openpyxl.utils.datetime.CALENDAR_MAC_1904
+        for n, rows in enumerate(sheets):
+            sheet = book.create_sheet(f"Sheet {n}")
+            for row in rows:
+                sheet.append(row)
+                if gaps:
+                    sheet.append([])
+        out = io.BytesIO()
+        book.save(out)
+        return out.getvalue()
     book = openpyxl.Workbook()
     book.remove(book.active)
     if date1904:
@@ -69,12 +86,13 @@ def openpyxl_reading(content: bytes, sheet: str | None) -> bytes:
     st.lists(ROWS, min_size=1, max_size=3),
     st.booleans(),
     st.booleans(),
+    st.booleans(),
     st.integers(min_value=0, max_value=2),
 )
 def test_rows_are_openpyxls_rows(
-    sheets: list[list[list[object]]], gaps: bool, date1904: bool, pick: int
+    sheets: list[list[list[object]]], gaps: bool, date1904: bool, write_only: bool, pick: int
 ) -> None:
-    content = written(sheets, gaps=gaps, date1904=date1904)
+    content = written(sheets, gaps=gaps, date1904=date1904, write_only=write_only)
     sheet = f"Sheet {pick}" if pick < len(sheets) else None
     ours = b"".join(xlsxinput.rows_as_csv(io.BytesIO(content), sheet))
     assert ours.rstrip(b"\n") == openpyxl_reading(content, sheet).rstrip(b"\n")
@@ -91,6 +109,33 @@ def test_a_dtd_is_refused() -> None:
             if item.filename == "xl/worksheets/sheet1.xml":
                 assert not data.startswith(b"<?xml")
                 data = b'<!DOCTYPE w [<!ENTITY x "boom">]>' + data
+            target.writestr(item, data)
+    with pytest.raises(errors.UndecodableFile):
+        b"".join(xlsxinput.rows_as_csv(io.BytesIO(patched.getvalue()), None))
+
+
+@pytest.mark.parametrize(
+    ("part", "old", "new"),
+    [
+        # A shared string that is not there.
+        (
+            "xl/worksheets/sheet1.xml",
+            b't="inlineStr"><is><t>+4915112345678</t></is>',
+            b't="s"><v>99</v>',
+        ),
+        ("xl/workbook.xml", b"<sheets>", b"<sheets><broken"),  # not XML
+        ("xl/worksheets/sheet1.xml", b"<sheetData>", b"<sheetData><row><c><v>1</c>"),
+    ],
+)
+def test_a_damaged_workbook_is_undecodable_not_a_crash(part: str, old: bytes, new: bytes) -> None:
+    content = written([[["+4915112345678"]]], gaps=False, date1904=False)
+    patched = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(content)) as source, zipfile.ZipFile(patched, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == part:
+                assert old in data
+                data = data.replace(old, new, 1)
             target.writestr(item, data)
     with pytest.raises(errors.UndecodableFile):
         b"".join(xlsxinput.rows_as_csv(io.BytesIO(patched.getvalue()), None))
