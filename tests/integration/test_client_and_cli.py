@@ -204,6 +204,7 @@ def _zip(status: dict) -> dict[str, str]:
     return download_zip(status)
 
 
+@in_modes("sqlite")  # the client's side of list, cancel and account: one mode tells it
 def test_list_cancel_account_and_unfinished_downloads(server: Server, tmp_path: Path) -> None:
     key = server.create_key("client-lister")
     with Client(server.url, key) as client:
@@ -238,6 +239,7 @@ def test_list_cancel_account_and_unfinished_downloads(server: Server, tmp_path: 
         assert {"unlimited", "balance", "reserved"} <= set(account["credits"])
 
 
+@in_modes("sqlite")
 def test_async_client_has_the_same_surface(server: Server) -> None:
     key = server.create_key("asyncer")
     numbers = [f"+4915112345{i:03d}" for i in range(1200)] + ["oops"]
