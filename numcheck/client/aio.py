@@ -147,13 +147,13 @@ class AsyncClient:
         return await self._send(core.checks())
 
     async def download_url(self, url: str, path: str | os.PathLike[str]) -> Path:
-        return await self._save(core.download(url, Path(path)), Path(path), keyless=True)
+        return await self._save(url, Path(path), keyless=True)
 
     async def download_results(self, task_id: str, path: str | os.PathLike[str]) -> Path:
         """Save an exported task's results file itself (no zip) at `path`."""
-        return await self._save(core.results_file(task_id, Path(path)), Path(path), keyless=False)
+        return await self._save(core.results_url(task_id), Path(path), keyless=False)
 
-    async def _save(self, call: core.Call[Path], target: Path, *, keyless: bool) -> Path:
+    async def _save(self, url: str, target: Path, *, keyless: bool) -> Path:
 
         async def save(response: httpx.Response) -> Path:
             with open(target, "wb") as out:
@@ -161,7 +161,7 @@ class AsyncClient:
                     out.write(block)
             return target
 
-        return await self._send(call, keyless=keyless, consume=save)
+        return await self._send(core.download(url, target), keyless=keyless, consume=save)
 
 
 class AsyncTask(core.TaskView):

@@ -158,14 +158,14 @@ class Client:
     def download_url(self, url: str, path: str | os.PathLike[str]) -> Path:
         """Save a result link's zip to `path`, through this client's transport and retries
         (without the API key: the link is signed, and may point at another host)."""
-        return self._save(core.download(url, Path(path)), Path(path), keyless=True)
+        return self._save(url, Path(path), keyless=True)
 
     def download_results(self, task_id: str, path: str | os.PathLike[str]) -> Path:
         """Save an exported task's results file itself (no zip) at `path` (an
         APIError with code `task_not_finished` while it runs)."""
-        return self._save(core.results_file(task_id, Path(path)), Path(path), keyless=False)
+        return self._save(core.results_url(task_id), Path(path), keyless=False)
 
-    def _save(self, call: core.Call[Path], target: Path, *, keyless: bool) -> Path:
+    def _save(self, url: str, target: Path, *, keyless: bool) -> Path:
 
         def save(response: httpx.Response) -> Path:
             with open(target, "wb") as out:
@@ -173,7 +173,7 @@ class Client:
                     out.write(block)
             return target
 
-        return self._send(call, keyless=keyless, consume=save)
+        return self._send(core.download(url, target), keyless=keyless, consume=save)
 
 
 class Task(core.TaskView):

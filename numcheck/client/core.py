@@ -92,9 +92,9 @@ def download(url: str, target: Path) -> Call[Path]:
     return Call("GET", url, lambda _: target)
 
 
-def results_file(task_id: str, target: Path) -> Call[Path]:
+def results_url(task_id: str) -> str:
     """`GET /v1/tasks/{id}/results`: the results file itself, without the zip."""
-    return download(f"/v1/tasks/{_path_part(task_id)}/results", target)
+    return f"/v1/tasks/{_path_part(task_id)}/results"
 
 
 def _path_part(task_id: str) -> str:

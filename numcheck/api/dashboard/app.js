@@ -128,7 +128,7 @@ function renderDetails(task, container) {
   }).catch((error) => { container.textContent = `Details unavailable: ${error.message}`; });
 }
 
-function detailsToggle(task, row) {
+function detailsToggle(task) {
   const toggle = document.createElement("button");
   toggle.type = "button";
   toggle.className = "secondary";
@@ -208,7 +208,7 @@ function renderTasks(tasks) {
       link.setAttribute("aria-label", `Download results of task ${task.task_id}`);
       actions.append(link);
     }
-    if (task.status === "exported") actions.append(detailsToggle(task, row));
+    if (task.status === "exported") actions.append(detailsToggle(task));
     if (ACTIVE.has(task.status)) actions.append(cancelButton(task));
     body.append(row);
 
