@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -175,11 +176,7 @@ def serve(
 
 def worker() -> None:
     """Run checks for the servers sharing NUMCHECK_DATABASE_URL and NUMCHECK_BROKER_URL."""
-    from numcheck.telemetry import multiprocess
-
-    multiprocess.prepare()  # first: the Celery children count into files the worker sums
-    from numcheck import errors
-    from numcheck.cli import celery_worker
+    from numcheck import errors, worker_process
     from numcheck.logs import configure_logging
     from numcheck.storage import db as storage_db
     from numcheck.storage.stores import Stores
@@ -199,7 +196,10 @@ def worker() -> None:
         output.fail("not_ready", str(exc), output.EXIT_TASK_FAILED)
     finally:
         stores.close()
-    celery_worker.run(settings)
+    # Replaced by a process that imports only what jobs need: its Celery children inherit it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, worker_process.command())
 
 
 def db_upgrade() -> None:

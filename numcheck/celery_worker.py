@@ -1,4 +1,5 @@
-"""`numcheck worker`: a Celery worker running the same jobs as the embedded pool."""
+"""`numcheck worker`: a Celery worker running the same jobs as the embedded pool. It runs in
+the lean process of worker_process.py, which `numcheck worker` becomes once its checks pass."""
 
 from __future__ import annotations
 
