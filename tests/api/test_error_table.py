@@ -167,27 +167,26 @@ def test_status_calls_check_the_key_before_anything_else(limited: InProcess) -> 
     is refused at once."""
     before = snapshot(limited)
     key = limited.create_key("dave")
-    with limited.client() as anonymous:
+    dave = {"X-API-Key": key}
+    with limited.client() as client:  # one client: each one runs the app's lifespan again
         for call in (
-            lambda: anonymous.get("/v1/tasks/" + "0" * 20),
-            lambda: anonymous.post("/v1/gettasks", json={"task_id": "0" * 20}),
-            lambda: anonymous.post("/v1/gettasks", json={}),  # a bad body: 401 all the same
-            lambda: anonymous.post("/v1/gettasks", content=b"{", headers={"X-API-Key": "x"}),
+            lambda: client.get("/v1/tasks/" + "0" * 20),
+            lambda: client.post("/v1/gettasks", json={"task_id": "0" * 20}),
+            lambda: client.post("/v1/gettasks", json={}),  # a bad body: 401 all the same
+            lambda: client.post("/v1/gettasks", content=b"{", headers={"X-API-Key": "x"}),
         ):
             assert_refused(limited, call(), 401, "invalid_api_key", before)
         for call in (
-            lambda: anonymous.get(
-                "/v1/tasks/" + "0" * 20, params={"key": key}, headers={"X-API-Key": key}
-            ),
-            lambda: anonymous.post("/v1/gettasks", params={"api_key": key}, json={}),
+            lambda: client.get("/v1/tasks/" + "0" * 20, params={"key": key}, headers=dave),
+            lambda: client.post("/v1/gettasks", params={"api_key": key}, json={}, headers=dave),
         ):
             assert_refused(limited, call(), 401, "key_in_query_string", before)
-    with limited.client(key) as dave:
-        task_id = submit(dave, b"+12025551234\n").json()["task_id"]
-        assert dave.get(f"/v1/tasks/{task_id}").status_code == 200
-        assert dave.post("/v1/gettasks", json={"task_id": task_id}).status_code == 200
+        client.headers.update(dave)
+        task_id = submit(client, b"+12025551234\n").json()["task_id"]
+        assert client.get(f"/v1/tasks/{task_id}").status_code == 200
+        assert client.post("/v1/gettasks", json={"task_id": task_id}).status_code == 200
         with limited.runtime.stores.sessions.begin() as session:
             accounts.revoke_key(session, key.split("_")[1], actor="test")
-        assert dave.get(f"/v1/tasks/{task_id}").status_code == 401
-        assert dave.post("/v1/gettasks", json={"task_id": task_id}).status_code == 401
-        assert dave.post("/v1/gettasks", json={}).status_code == 401
+        assert client.get(f"/v1/tasks/{task_id}").status_code == 401
+        assert client.post("/v1/gettasks", json={"task_id": task_id}).status_code == 401
+        assert client.post("/v1/gettasks", json={}).status_code == 401
