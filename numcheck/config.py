@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         description="Worker processes: of the in-process pool, or of each `numcheck worker` "
         "(default: one per core).",
     )
+    worker_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="Niceness of the in-process pool's worker processes: when a task's checks "
+        "fill every core, the API's requests get the CPU first (0: the server's priority).",
+    )
     queue_depth: int | None = Field(
         None,
         ge=1,

@@ -97,6 +97,7 @@ def _start_sweeper(stores: Stores, lifecycle: TaskLifecycle) -> Sweeper[Job]:
             initargs=(settings,),
             run=runner.run,
             on_error=lambda job, _error: leases.hand_back(job, spent=True),
+            nice=settings.worker_nice,
         )
     sweeper = Sweeper(
         backend,

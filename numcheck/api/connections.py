@@ -6,6 +6,10 @@ connection (a file descriptor, and for a body a slot of the upload's key) for ev
 of them exhaust the server. uvicorn times out only idle keep-alive connections, so the head
 deadline and the connection cap live in a subclass of its HTTP/1.1 protocol, and the body
 deadlines in an ASGI middleware.
+
+The server speaks HTTP/1.1 through uvicorn's httptools protocol (llhttp, in C: a fraction of
+the per-request CPU of the pure-Python h11 one); the same guards hold for the h11 protocol,
+which a deployment without httptools can still be given.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from numcheck import errors
 
@@ -90,11 +95,73 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.close()
 
 
-def guarded_protocol(header_timeout: float, max_connections: int) -> type[GuardedH11Protocol]:
-    """The protocol class to give uvicorn (`http=`), with these limits."""
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the same guards as `GuardedH11Protocol`: the head
+    deadline runs from the connection's start, and again after each response unless the next
+    request's head is already in (pipelined); it ends when a head is complete."""
+
+    header_timeout: float = 10.0
+    max_connections: int = 1000
+
+    _head_deadline: asyncio.TimerHandle | None = None
+    _refused = False
+
+    # uvicorn's own protocol narrows asyncio's BaseTransport to Transport the same way.
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if len(self.connections) >= self.max_connections:
+            self._refused = True
+            transport.write(_BUSY)
+            transport.close()
+            log.warning("refused a connection: %d are open already", len(self.connections))
+            return
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._refused:
+            return  # never set up: nothing of the base class's to tear down
+        self._disarm_head_deadline()
+        super().connection_lost(exc)
+
+    def on_headers_complete(self) -> None:
+        self._disarm_head_deadline()  # the request line and headers are in
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        next_head_in = bool(self.pipeline)  # a pipelined request, its head complete, waits
+        super().on_response_complete()
+        if not self.transport.is_closing() and not next_head_in:
+            self._arm_head_deadline()  # the next request on this keep-alive connection
+
+    def _arm_head_deadline(self) -> None:
+        self._disarm_head_deadline()
+        self._head_deadline = self.loop.call_later(self.header_timeout, self._head_too_slow)
+
+    def _disarm_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_too_slow(self) -> None:
+        self._head_deadline = None  # disarmed when a head completes: none has since it was armed
+        if not self.transport.is_closing():
+            log.warning(
+                "closed a connection: no complete request head in %.0f s", self.header_timeout
+            )
+            self.transport.close()
+
+
+def guarded_protocol(
+    header_timeout: float, max_connections: int, *, httptools: bool = True
+) -> type[GuardedHttpToolsProtocol] | type[GuardedH11Protocol]:
+    """The protocol class to give uvicorn (`http=`), with these limits: httptools' unless
+    `httptools` is false."""
+    base: type[GuardedHttpToolsProtocol] | type[GuardedH11Protocol] = (
+        GuardedHttpToolsProtocol if httptools else GuardedH11Protocol
+    )
     return type(
-        "GuardedH11Protocol",
-        (GuardedH11Protocol,),
+        base.__name__,
+        (base,),
         {"header_timeout": header_timeout, "max_connections": max_connections},
     )
 

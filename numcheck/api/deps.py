@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
@@ -54,29 +54,66 @@ API_KEY = APIKeyHeader(
 )
 
 
-def current_user(
-    request: Request,
-    runtime: RuntimeDep,
-    x_api_key: Annotated[str | None, Security(API_KEY)] = None,
-) -> User:
+ApiKey = Annotated[str | None, Security(API_KEY)]
+
+T = TypeVar("T")
+
+
+def _refuse_key_in_query(request: Request) -> None:
+    if any(name.lower() in _KEY_PARAMETERS for name in request.query_params):
+        raise errors.KeyInQueryString()
+
+
+def _admit(request: Request, runtime: Runtime, x_api_key: str | None) -> None:
+    """After the key is known good: note its public part, then charge its rate limit."""
+    assert x_api_key is not None
+    request.state.key_prefix = x_api_key.split("_", 2)[1]  # the key's public part
+    runtime.rate_limiter.acquire(request.state.key_prefix)
+
+
+def _touch(runtime: Runtime, key_id: int) -> None:
+    with runtime.stores.sessions.begin() as session:
+        keys.touch(session, key_id)
+
+
+def current_user(request: Request, runtime: RuntimeDep, x_api_key: ApiKey = None) -> User:
     """The caller, from the X-API-Key header only.
 
     Authentication uses its own short transaction, so that a long upload never holds one open;
     it only reads, and takes the write lock only when the key's last use is due to be recorded
     (once a minute), so that status calls do not queue behind the workers' writes.
     """
-    if any(name.lower() in _KEY_PARAMETERS for name in request.query_params):
-        raise errors.KeyInQueryString()
+    _refuse_key_in_query(request)
     with runtime.stores.read_sessions.begin() as session:
         user, key = keys.identify(session, x_api_key)
         session.expunge(user)
     if keys.needs_touch(key):
-        with runtime.stores.sessions.begin() as session:
-            keys.touch(session, key.id)
-    assert x_api_key is not None
-    request.state.key_prefix = x_api_key.split("_", 2)[1]  # the key's public part
-    runtime.rate_limiter.acquire(request.state.key_prefix)
+        _touch(runtime, key.id)
+    _admit(request, runtime, x_api_key)
     return user
+
+
+def authenticated_read(
+    request: Request,
+    runtime: Runtime,
+    x_api_key: str | None,
+    read: Callable[[Session, User], T],
+) -> T:
+    """`current_user`, then `read(session, user)`, in one read-only transaction and one call
+    (for a status call: one trip to the thread pool and one transaction instead of four and
+    two). The same checks in the same order: a key in the query string, the key, its last use
+    recorded when due (then in a transaction of its own, before the read's), its rate limit."""
+    _refuse_key_in_query(request)
+    with runtime.stores.read_sessions.begin() as session:
+        user, key = keys.identify(session, x_api_key)
+        if not keys.needs_touch(key):
+            _admit(request, runtime, x_api_key)
+            return read(session, user)
+        session.expunge(user)
+    _touch(runtime, key.id)  # once a minute per key: not inside the read transaction
+    _admit(request, runtime, x_api_key)
+    with runtime.stores.read_sessions.begin() as session:
+        return read(session, user)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -26,8 +26,12 @@ def _exit_when_orphaned(parent: int) -> None:
     os._exit(1)
 
 
-def _start_worker(parent: int, initializer: Callable[..., None], args: tuple[Any, ...]) -> None:
+def _start_worker(
+    parent: int, nice: int, initializer: Callable[..., None], args: tuple[Any, ...]
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when workers stop
+    if nice:  # below the API beside it: a status call is not queued behind a chunk's checks
+        os.nice(nice)
     threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
     initializer(*args)
 
@@ -44,8 +48,10 @@ class ProcessPool(Generic[JobT]):
         initargs: tuple[Any, ...],
         run: Callable[[JobT], object],
         on_error: Callable[[JobT, BaseException], None],
+        nice: int = 0,
     ) -> None:
         self._workers = workers
+        self._nice = nice
         self._initializer = initializer
         self._initargs = initargs
         self._run = run
@@ -92,7 +98,7 @@ class ProcessPool(Generic[JobT]):
             # spawn: the server process runs threads, which fork does not copy safely.
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(os.getpid(), self._initializer, self._initargs),
+            initargs=(os.getpid(), self._nice, self._initializer, self._initargs),
         )
 
     def _done(self, job: JobT, pool: ProcessPoolExecutor, future: Future[object]) -> None:

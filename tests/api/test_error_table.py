@@ -159,3 +159,34 @@ def test_a_file_exactly_at_the_limits_is_accepted(limited: InProcess) -> None:
         response = upload(client, b"+12025551234\n" * 1000)
         assert response.status_code == 200, response.text
         assert response.json()["total"] == 1000
+
+
+def test_status_calls_check_the_key_before_anything_else(limited: InProcess) -> None:
+    """The status routes check the key in the call that reads the task (one trip to the
+    thread pool): still before the body's errors and the task's existence, and a revoked key
+    is refused at once."""
+    before = snapshot(limited)
+    key = limited.create_key("dave")
+    dave = {"X-API-Key": key}
+    with limited.client() as client:  # one client: each one runs the app's lifespan again
+        for call in (
+            lambda: client.get("/v1/tasks/" + "0" * 20),
+            lambda: client.post("/v1/gettasks", json={"task_id": "0" * 20}),
+            lambda: client.post("/v1/gettasks", json={}),  # a bad body: 401 all the same
+            lambda: client.post("/v1/gettasks", content=b"{", headers={"X-API-Key": "x"}),
+        ):
+            assert_refused(limited, call(), 401, "invalid_api_key", before)
+        for call in (
+            lambda: client.get("/v1/tasks/" + "0" * 20, params={"key": key}, headers=dave),
+            lambda: client.post("/v1/gettasks", params={"api_key": key}, json={}, headers=dave),
+        ):
+            assert_refused(limited, call(), 401, "key_in_query_string", before)
+        client.headers.update(dave)
+        task_id = submit(client, b"+12025551234\n").json()["task_id"]
+        assert client.get(f"/v1/tasks/{task_id}").status_code == 200
+        assert client.post("/v1/gettasks", json={"task_id": task_id}).status_code == 200
+        with limited.runtime.stores.sessions.begin() as session:
+            accounts.revoke_key(session, key.split("_")[1], actor="test")
+        assert client.get(f"/v1/tasks/{task_id}").status_code == 401
+        assert client.post("/v1/gettasks", json={"task_id": task_id}).status_code == 401
+        assert client.post("/v1/gettasks", json={}).status_code == 401

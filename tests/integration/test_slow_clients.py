@@ -69,6 +69,30 @@ def test_a_keep_alive_connection_gets_a_fresh_head_deadline(start_server) -> Non
             assert status.startswith(b"HTTP/1.1 200"), status
 
 
+def test_pipelined_requests_are_answered_and_the_next_head_still_has_a_deadline(
+    start_server,
+) -> None:
+    """httptools queues a request whose head arrives during the previous response: both are
+    answered, and a head dribbled after them is cut all the same."""
+    server = start_server(header_timeout_seconds=1)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+        received = b""
+        while received.count(b"HTTP/1.1 200") < 2 or not received.endswith(b"}"):
+            chunk = sock.recv(65536)
+            assert chunk, received
+            received += chunk
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        started = time.monotonic()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for _ in range(40):
+                sock.sendall(b"X")
+                time.sleep(0.1)
+        assert closed_within(sock, 10) == b""
+        assert time.monotonic() - started < 4
+    assert "no complete request head" in server.log()
+
+
 def test_a_body_that_crawls_gets_408_and_nothing_is_kept(start_server) -> None:
     server = start_server(body_timeout_seconds=1, min_body_bytes_per_second=200)
     key = server.create_key("crawler")

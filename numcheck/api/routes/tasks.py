@@ -9,12 +9,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from numcheck import errors, states
 from numcheck.accounts import idempotency
 from numcheck.api import links, multipart
-from numcheck.api.deps import CurrentUser, ReadSessionDep, RuntimeDep, SessionDep
+from numcheck.api.deps import (
+    ApiKey,
+    CurrentUser,
+    RuntimeDep,
+    SessionDep,
+    authenticated_read,
+)
 from numcheck.api.runtime import Runtime
 from numcheck.api.schemas import (
     ERROR_RESPONSES,
@@ -254,14 +261,27 @@ async def _read_task_id(request: Request) -> str:
     openapi_extra=TASK_ID_BODY,
 )
 async def get_task_status(
-    request: Request, runtime: RuntimeDep, session: ReadSessionDep, user: CurrentUser
+    request: Request, runtime: RuntimeDep, x_api_key: ApiKey = None
 ) -> ContractStatus:
     """`task_id` as a multipart or urlencoded form field, or as JSON `{"task_id": "..."}`.
     Answers exactly the hosted contract's keys; `GET /v1/tasks/{task_id}` adds numcheck's."""
-    task_id = await _read_task_id(request)
-    task = await run_in_threadpool(queries.get_owned, session, user.id, task_id)
-    request.state.task_id = task.id
-    return ContractStatus.of(task, links.result_url(request, runtime, task))
+    # The body is read first (it is small, and in the event loop), the key checked next with
+    # the task's read, in one call; a body's error is answered only once the key passed, as
+    # when the key was a dependency resolved before the body.
+    body_error: errors.NumcheckError | None = None
+    try:
+        task_id = await _read_task_id(request)
+    except errors.NumcheckError as error:
+        body_error, task_id = error, ""
+
+    def read(session: Session, user: User) -> ContractStatus:
+        if body_error is not None:
+            raise body_error
+        task = queries.get_owned(session, user.id, task_id)
+        request.state.task_id = task.id
+        return ContractStatus.of(task, links.result_url(request, runtime, task))
+
+    return await run_in_threadpool(authenticated_read, request, runtime, x_api_key, read)
 
 
 @router.get(
@@ -270,12 +290,17 @@ async def get_task_status(
     response_model_exclude_none=True,
     summary="Status of a task",
 )
-def get_task(
-    task_id: str, request: Request, runtime: RuntimeDep, session: ReadSessionDep, user: CurrentUser
+async def get_task(
+    task_id: str, request: Request, runtime: RuntimeDep, x_api_key: ApiKey = None
 ) -> TaskStatus:
-    task = queries.get_owned(session, user.id, task_id)
-    request.state.task_id = task.id
-    return TaskStatus.of(task, links.result_url(request, runtime, task))
+    # async, with the key check and the read in one call to the thread pool: a sync route with
+    # sync dependencies costs four (the key, the session's start and end, the route).
+    def read(session: Session, user: User) -> TaskStatus:
+        task = queries.get_owned(session, user.id, task_id)
+        request.state.task_id = task.id
+        return TaskStatus.of(task, links.result_url(request, runtime, task))
+
+    return await run_in_threadpool(authenticated_read, request, runtime, x_api_key, read)
 
 
 # `status=` of the list: one status or several, comma-separated (in the schema, so that a

@@ -79,3 +79,36 @@ def test_a_killed_worker_breaks_its_pool_once_and_its_jobs_run_again(tmp_path, c
     assert {error for _, error in handed_back} == {BrokenProcessPool}
     replaced = [r for r in caplog.records if "worker pool broken" in r.getMessage()]
     assert len(replaced) == 1, "one dead worker, one new pool"
+
+
+def nice_job(spec: tuple[Path, str]) -> None:
+    """Say at which niceness the job runs."""
+    scratch, name = spec
+    (scratch / f"nice-{name}").write_text(str(os.nice(0)))
+
+
+def test_workers_run_below_the_server_at_the_given_niceness(tmp_path) -> None:
+    due = deque([(tmp_path, "a")])
+
+    class Queue:
+        def claim(self, limit: int) -> list[tuple[Path, str]]:
+            return [due.popleft() for _ in range(min(limit, len(due)))]
+
+        def hand_back(self, job: tuple[Path, str], *, spent: bool) -> None:
+            due.append(job)
+
+    pool = ProcessPool(
+        workers=1,
+        initializer=no_setup,
+        initargs=(None,),
+        run=nice_job,
+        on_error=lambda job, error: None,
+        nice=7,
+    )
+    dispatcher = Sweeper(pool, Queue(), interval=0.05)
+    dispatcher.start()
+    try:
+        wait_for(lambda: (tmp_path / "nice-a").exists(), 60, "the job")
+    finally:
+        dispatcher.stop()
+    assert int((tmp_path / "nice-a").read_text()) == os.nice(0) + 7
