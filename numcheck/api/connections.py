@@ -8,8 +8,7 @@ deadline and the connection cap live in a subclass of its HTTP/1.1 protocol, and
 deadlines in an ASGI middleware.
 
 The server speaks HTTP/1.1 through uvicorn's httptools protocol (llhttp, in C: a fraction of
-the per-request CPU of the pure-Python h11 one); the same guards hold for the h11 protocol,
-which a deployment without httptools can still be given.
+the per-request CPU of the pure-Python h11 one).
 """
 
 from __future__ import annotations
@@ -19,9 +18,7 @@ import json
 import logging
 import time
 
-import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from numcheck import errors
@@ -40,64 +37,10 @@ _BUSY = (
 )
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol with a deadline for each request's head and a cap on open
-    connections. Configure it through `guarded_protocol`."""
-
-    header_timeout: float = 10.0
-    max_connections: int = 1000
-
-    _head_deadline: asyncio.TimerHandle | None = None
-    _refused = False
-
-    # uvicorn's own protocol narrows asyncio's BaseTransport to Transport the same way.
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        if len(self.connections) >= self.max_connections:
-            self._refused = True
-            transport.write(_BUSY)
-            transport.close()
-            log.warning("refused a connection: %d are open already", len(self.connections))
-            return
-        super().connection_made(transport)
-        self._arm_head_deadline()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._refused:
-            return  # never set up: nothing of the base class's to tear down
-        self._disarm_head_deadline()
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:  # the request line and headers are in
-            self._disarm_head_deadline()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
-            self._arm_head_deadline()  # the next request on this keep-alive connection
-
-    def _arm_head_deadline(self) -> None:
-        self._disarm_head_deadline()
-        self._head_deadline = self.loop.call_later(self.header_timeout, self._head_too_slow)
-
-    def _disarm_head_deadline(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
-
-    def _head_too_slow(self) -> None:
-        self._head_deadline = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            log.warning(
-                "closed a connection: no complete request head in %.0f s", self.header_timeout
-            )
-            self.transport.close()
-
-
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with the same guards as `GuardedH11Protocol`: the head
-    deadline runs from the connection's start, and again after each response unless the next
+    """uvicorn's HTTP/1.1 protocol (httptools) with a cap on open connections and a deadline
+    for each request's head; configure it through `guarded_protocol`. The head deadline runs
+    from the connection's start, and again after each response unless the next
     request's head is already in (pipelined); it ends when a head is complete."""
 
     header_timeout: float = 10.0
@@ -151,17 +94,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def guarded_protocol(
-    header_timeout: float, max_connections: int, *, httptools: bool = True
-) -> type[GuardedHttpToolsProtocol] | type[GuardedH11Protocol]:
-    """The protocol class to give uvicorn (`http=`), with these limits: httptools' unless
-    `httptools` is false."""
-    base: type[GuardedHttpToolsProtocol] | type[GuardedH11Protocol] = (
-        GuardedHttpToolsProtocol if httptools else GuardedH11Protocol
-    )
+def guarded_protocol(header_timeout: float, max_connections: int) -> type[GuardedHttpToolsProtocol]:
+    """The protocol class to give uvicorn (`http=`), with these limits."""
     return type(
-        base.__name__,
-        (base,),
+        "GuardedHttpToolsProtocol",
+        (GuardedHttpToolsProtocol,),
         {"header_timeout": header_timeout, "max_connections": max_connections},
     )
 
