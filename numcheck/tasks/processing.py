@@ -57,21 +57,30 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
         raw = stores.blobs.read_range(blob_keys.upload_key(task_id), start, end)
     except FileNotFoundError:
         return False  # cancelled since: its files are gone, and so is the need for this chunk
-    text = raw.decode("utf-8")
-    numbered = [
-        (first_line + offset, line) for offset, line in enumerate(text.split("\n")) if line.strip()
-    ]
+    lines = raw.decode("utf-8").split("\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the text after the last line end
+    line_numbers: Sequence[int] = range(first_line, first_line + len(lines))
+    if not all(map(str.strip, lines)):  # blank lines: kept in the file, never checked
+        kept = [n for n, line in enumerate(lines) if line.strip()]
+        line_numbers = [first_line + n for n in kept]
+        lines = [lines[n] for n in kept]
     ids = None
     if has_ids:  # CSV with an id column: canonical lines are "number<TAB>id"
-        parts = [line.partition("\t") for _, line in numbered]
-        numbered = [
-            (line_no, number) for (line_no, _), (number, _, _) in zip(numbered, parts, strict=True)
-        ]
+        parts = [line.partition("\t") for line in lines]
+        lines = [number for number, _, _ in parts]
         ids = [identifier for _, _, identifier in parts]
     check = context.checks.for_task(check_facts)
-    result = check.check_batch([line for _, line in numbered], region)
+    result = check.check_batch(lines, region)
     success, failure, tallied = resultfile.write_parts(
-        stores.blobs, task_id, idx, numbered, result.outcomes, ids, layout_of(check.columns)
+        stores.blobs,
+        task_id,
+        idx,
+        lines,
+        line_numbers,
+        result.outcomes,
+        ids,
+        layout_of(check.columns),
     )
     fallbacks = result.stats.get("fallbacks", 0)
     metrics.CHUNK_DURATION.labels(check_name).observe(time.perf_counter() - started)

@@ -32,6 +32,36 @@ def test_rows_render_exactly_as_csv_writer_does(rows: list[list[str]]) -> None:
     assert resultfile.csv_text(rows) == expected.getvalue()
 
 
+# Mostly plain fields (the joined fast path), some needing quotes, rows of any width.
+PLAIN = st.text(alphabet=st.sampled_from(list("+0123 ab-é")), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.one_of(PLAIN, PLAIN, PLAIN, FIELD), max_size=5), max_size=30))
+def test_rows_of_any_width_render_exactly_as_csv_writer_does(rows: list[list[str]]) -> None:
+    expected = io.StringIO()
+    csv.writer(expected).writerows(rows)
+    assert resultfile.csv_text(rows) == expected.getvalue()
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [["a", "b"], [""]],  # one empty field: '""'
+        [["a", "b"], []],  # no field: an empty line
+        [["a", "b\r"], ["c", "d"]],  # a line end inside a field, the count of commas right
+        [["a\nb", "c"], ["d,e"]],  # a line end and a comma: the counts would balance out
+        [["a,b"], ["c", "d"]],
+    ],
+)
+def test_rows_that_defeat_the_joined_path_render_as_csv_writer_does(
+    rows: list[list[str]],
+) -> None:
+    expected = io.StringIO()
+    csv.writer(expected).writerows(rows)
+    assert resultfile.csv_text(rows) == expected.getvalue()
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=3000), st.binary(max_size=70_000))
 def test_crc32_combine_equals_the_crc_of_the_concatenation(a: bytes, b: bytes) -> None:
@@ -73,8 +103,11 @@ def test_a_chunk_writes_its_rows_and_failures_and_the_zip_reads_them_in_order(
         ([(3, "+4915112345678")], [("+4915112345678", 'no, "quoted"')]),
     ]
     for idx, (numbered, outcomes) in enumerate(chunks):
+        lines = [line for _, line in numbered]
+        line_numbers = [line_no for line_no, _ in numbered]
+        ids = ["a", "b,c"][: len(numbered)]
         counts = resultfile.write_parts(
-            blobs, "task1", idx, numbered, outcomes, ["a", "b,c"][: len(numbered)], layout
+            blobs, "task1", idx, lines, line_numbers, outcomes, ids, layout
         )
         assert counts[:2] == (
             sum(not isinstance(o, Failure) for o in outcomes),
@@ -121,5 +154,66 @@ def test_jsonl_rows_are_what_json_dumps_writes(header: list[str], rows: list[lis
 
 
 def test_a_failure_line_is_a_json_number() -> None:
-    text = resultfile.jsonl_text([("12", '"=x', "not_a_number")], ("line", "input", "reason"))
+    text = resultfile.jsonl_text(
+        [("12", '"=x', "not_a_number")], ("line", "input", "reason"), numbered=True
+    )
     assert json.loads(text) == {"line": 12, "input": '"=x', "reason": "not_a_number"}
+
+
+OUTCOME = st.one_of(
+    st.tuples(PLAIN, FIELD, PLAIN),
+    st.builds(Failure, st.sampled_from(["not_a_number", "too_short"])),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.text(max_size=8), OUTCOME, PLAIN), min_size=1, max_size=12),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_chunks_files_are_what_csv_writer_writes_of_its_rows(
+    tmp_path_factory: pytest.TempPathFactory,
+    lines: list[tuple[str, tuple[str, ...] | Failure, str]],
+    with_ids: bool,
+    include_failed: bool,
+) -> None:
+    """Every path of write_parts (failures apart or among the rows, an id column or none)
+    against rows built one by one and written by csv.writer."""
+    blobs = LocalBlobStore(tmp_path_factory.mktemp("blobs"))
+    layout = resultfile.Layout(
+        ("a", "b"), id_column="id" if with_ids else None, include_failed=include_failed
+    )
+    texts = [text for text, _, _ in lines]
+    outcomes = [outcome for _, outcome, _ in lines]
+    ids = [identifier for _, _, identifier in lines] if with_ids else None
+    line_numbers = range(7, 7 + len(lines))
+    answered, failed = resultfile.write_parts(
+        blobs, "t", 0, texts, line_numbers, outcomes, ids, layout
+    )[:2]
+    rows, failures = [], []
+    for n, outcome in enumerate(outcomes):
+        extra = [resultfile.neutralise(ids[n])] if ids is not None else []
+        echoed = resultfile.neutralise(texts[n].strip())
+        if isinstance(outcome, Failure):
+            if include_failed:
+                rows.append([echoed, "", "", *extra, outcome.reason])
+            else:
+                failures.append([str(7 + n), echoed, outcome.reason, *extra])
+        else:
+            rows.append([*outcome, *extra, *([""] if include_failed else [])])
+    failed_count = sum(isinstance(outcome, Failure) for outcome in outcomes)
+    assert (answered, failed) == (len(lines) - failed_count, failed_count)
+    out = io.BytesIO()
+    resultfile.write_zip(blobs, out, "t", 1, layout, {"failure": failed})
+    with zipfile.ZipFile(out) as opened:
+        for name, header, expected_rows in (
+            ("results.csv", layout.results_header, rows),
+            ("failed.csv", layout.failed_header, failures),
+        ):
+            if name == "failed.csv" and (not failed or include_failed):
+                assert name not in opened.namelist()
+                continue
+            expected = io.StringIO()
+            csv.writer(expected).writerows([header, *expected_rows])
+            assert opened.read(name).decode() == expected.getvalue()
