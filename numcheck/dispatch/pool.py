@@ -26,6 +26,11 @@ def _exit_when_orphaned(parent: int) -> None:
     os._exit(1)
 
 
+def _ready() -> None:
+    """A job that does nothing: sent once per worker as a pool starts, so that its processes
+    are started (and their initializer has run) before the first real job comes."""
+
+
 def _start_worker(parent: int, initializer: Callable[..., None], args: tuple[Any, ...]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when workers stop
     threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
@@ -87,13 +92,19 @@ class ProcessPool(Generic[JobT]):
             return self._pool
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=self._workers,
             # spawn: the server process runs threads, which fork does not copy safely.
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
             initargs=(os.getpid(), self._initializer, self._initargs),
         )
+        # Start the workers now rather than when the first job comes: a spawned process's
+        # imports and initializer take about a second, which the first task would otherwise
+        # wait for. (The executor starts a process per job sent while none is idle.)
+        for _ in range(self._workers):
+            pool.submit(_ready)
+        return pool
 
     def _done(self, job: JobT, pool: ProcessPoolExecutor, future: Future[object]) -> None:
         with self._lock:

@@ -155,6 +155,7 @@ def init(settings: Settings) -> None:
     global _runner
     configure_logging(settings.log_level, settings.log_format)
     checks.prepare(settings.validator_cache_dir)
+    checks.warm_up()  # what a first batch would otherwise load (the geocoder's tables)
     context = WorkerContext.open(settings)
     if tracing.configure("numcheck-worker"):
         tracing.instrument_engine(context.stores.engine)
