@@ -26,7 +26,7 @@ from numcheck.states import ResultFormat
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
 from numcheck.tasks import tallies, xlsxoutput
-from numcheck.tasks.zipwriter import Segment, ZipWriter
+from numcheck.tasks.zipwriter import DEFLATED, STORED, Segment, ZipWriter
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _ECHO_CHARS = 256  # echoed input is cut here; lines are short, this bounds failed.csv
@@ -235,8 +235,10 @@ def write_zip(
         parts = (
             _read_part(blobs, blob_keys.part_key(task_id, n, kind)) for n in range(chunk_count)
         )
-        archive.begin(layout.file_name(kind))
-        if layout.result_format is ResultFormat.XLSX:
+        xlsx = layout.result_format is ResultFormat.XLSX
+        # A workbook is a zip of deflated entries already: stored as it is, not deflated again.
+        archive.begin(layout.file_name(kind), stored=xlsx)
+        if xlsx:
             _write_workbook(archive, header, parts)
         else:
             if layout.result_format is ResultFormat.CSV:
@@ -261,19 +263,21 @@ def _write_workbook(archive: ZipWriter, header: Sequence[str], parts: Iterator[S
 
 _LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
 _LOCAL_MAGIC = 0x04034B50
-_DEFLATED = 8
 _READ_STEP = 1 << 20
 
 
 def first_entry(zipped: BinaryIO) -> tuple[str, Iterator[bytes]]:
-    """The name and the inflated bytes of a result zip's first entry (the results file), read
+    """The name and the plain bytes of a result zip's first entry (the results file), read
     front to back: no seeking, so it streams from S3 as from a file."""
     fixed = zipped.read(_LOCAL_HEADER.size)
     magic, _, _, method, *_, name_length, extra_length = _LOCAL_HEADER.unpack(fixed)
-    if magic != _LOCAL_MAGIC or method != _DEFLATED:
+    if magic != _LOCAL_MAGIC or method not in (DEFLATED, STORED):
         raise ValueError("not a result zip")
     name = zipped.read(name_length).decode("ascii")
-    zipped.read(extra_length)
+    extra = zipped.read(extra_length)
+    if method == STORED:  # a workbook: its size is in the ZIP64 field (zipwriter.py)
+        _, _, size, _ = struct.unpack("<HHQQ", extra[:20])
+        return name, _stored(zipped, size)
 
     def inflated() -> Iterator[bytes]:
         inflate = zlib.decompressobj(-15)
@@ -283,6 +287,13 @@ def first_entry(zipped: BinaryIO) -> tuple[str, Iterator[bytes]]:
         zipped.close()
 
     return name, inflated()
+
+
+def _stored(zipped: BinaryIO, size: int) -> Iterator[bytes]:
+    while size and (piece := zipped.read(min(size, _READ_STEP))):
+        size -= len(piece)
+        yield piece
+    zipped.close()
 
 
 def preview(zipped: BinaryIO, result_format: ResultFormat, rows: int) -> list[list[str]]:

@@ -12,11 +12,13 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import openpyxl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numcheck.checks import Failure
+from numcheck.states import ResultFormat
 from numcheck.storage.blobs import LocalBlobStore
 from numcheck.tasks import resultfile
 from numcheck.tasks.zipwriter import Segment, ZipWriter, crc32_combine
@@ -217,3 +219,49 @@ def test_a_chunks_files_are_what_csv_writer_writes_of_its_rows(
             expected = io.StringIO()
             csv.writer(expected).writerows([header, *expected_rows])
             assert opened.read(name).decode() == expected.getvalue()
+
+
+def test_a_stored_entry_reads_back_whole_and_through_first_entry(tmp_path: Path) -> None:
+    workbook = bytes(range(256)) * 5000  # a workbook is compressed already: stored as it is
+    path = tmp_path / "t.zip"
+    with open(path, "wb") as out:
+        archive = ZipWriter(out)
+        archive.begin("results.xlsx", stored=True)
+        archive.write(workbook[:1000])
+        archive.write(workbook[1000:])
+        archive.end()
+        archive.begin("summary.json")
+        archive.write(b"{}\n")
+        archive.end()
+        archive.close()
+    with zipfile.ZipFile(path) as opened:
+        assert opened.testzip() is None
+        assert opened.getinfo("results.xlsx").compress_type == zipfile.ZIP_STORED
+        assert opened.read("results.xlsx") == workbook
+    name, content = resultfile.first_entry(open(path, "rb"))  # noqa: SIM115 (it closes it)
+    assert (name, b"".join(content)) == ("results.xlsx", workbook)
+    if shutil.which("unzip"):
+        tested = subprocess.run(["unzip", "-t", str(path)], capture_output=True, text=True)
+        assert "No errors detected" in tested.stdout, tested.stdout
+
+
+def test_an_xlsx_result_zip_holds_a_workbook_openpyxl_reads_and_previews(tmp_path: Path) -> None:
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    layout = resultfile.Layout(("valid", "carrier"), result_format=ResultFormat.XLSX)
+    rows = [(f"+4915{n:09d}", "yes", ["AT&T", "", " x"][n % 3]) for n in range(30)]
+    resultfile.write_parts(blobs, "t", 0, [r[0] for r in rows], range(1, 31), rows, None, layout)
+    out = io.BytesIO()
+    resultfile.write_zip(blobs, out, "t", 1, layout, {"failure": 0})
+    with zipfile.ZipFile(out) as opened:
+        assert opened.getinfo("results.xlsx").compress_type == zipfile.ZIP_STORED
+        sheet = openpyxl.load_workbook(io.BytesIO(opened.read("results.xlsx"))).active
+    assert [[cell.value for cell in row] for row in sheet.iter_rows()] == [
+        ["Number", "valid", "carrier"],
+        *([value or None for value in row] for row in rows),
+    ]
+    out.seek(0)
+    assert resultfile.preview(out, ResultFormat.XLSX, 2) == [
+        ["Number", "valid", "carrier"],
+        list(rows[0]),
+        ["+4915000000001", "yes", ""],
+    ]
