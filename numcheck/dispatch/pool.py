@@ -27,8 +27,8 @@ def _exit_when_orphaned(parent: int) -> None:
 
 
 def _ready() -> None:
-    """A job that does nothing: sent once per worker as a pool starts, so that its processes
-    are started (and their initializer has run) before the first real job comes."""
+    """A job that does nothing: sent once per worker by `warm`, so that the processes start
+    (and run their initializer) before the first real job comes."""
 
 
 def _start_worker(parent: int, initializer: Callable[..., None], args: tuple[Any, ...]) -> None:
@@ -58,6 +58,7 @@ class ProcessPool(Generic[JobT]):
         self._inflight = 0
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        self._warmed: ProcessPoolExecutor | None = None  # the pool `warm` has started
         self._wake: Callable[[], None] = lambda: None
         self._stopping = False
 
@@ -69,6 +70,22 @@ class ProcessPool(Generic[JobT]):
         self._stopping = True
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def warm(self) -> None:
+        """Start the worker processes now if they are not running: the executor starts them
+        only as jobs come, and a spawned process's imports and initializer take about a
+        second, which the first task would otherwise wait for. (One no-op job per worker: the
+        executor starts a process for each job sent while none is idle.)"""
+        with self._lock:
+            pool = self._pool
+            if pool is None or pool is self._warmed:
+                return
+            self._warmed = pool
+        try:
+            for _ in range(self._workers):
+                pool.submit(_ready)
+        except (BrokenProcessPool, RuntimeError):
+            pass  # broken or shut down: the next real job replaces it, or nothing runs anymore
 
     def capacity(self) -> int:
         with self._lock:
@@ -92,19 +109,13 @@ class ProcessPool(Generic[JobT]):
             return self._pool
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(
+        return ProcessPoolExecutor(
             max_workers=self._workers,
             # spawn: the server process runs threads, which fork does not copy safely.
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
             initargs=(os.getpid(), self._initializer, self._initargs),
         )
-        # Start the workers now rather than when the first job comes: a spawned process's
-        # imports and initializer take about a second, which the first task would otherwise
-        # wait for. (The executor starts a process per job sent while none is idle.)
-        for _ in range(self._workers):
-            pool.submit(_ready)
-        return pool
 
     def _done(self, job: JobT, pool: ProcessPoolExecutor, future: Future[object]) -> None:
         with self._lock:

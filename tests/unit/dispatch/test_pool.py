@@ -79,3 +79,29 @@ def test_a_killed_worker_breaks_its_pool_once_and_its_jobs_run_again(tmp_path, c
     assert {error for _, error in handed_back} == {BrokenProcessPool}
     replaced = [r for r in caplog.records if "worker pool broken" in r.getMessage()]
     assert len(replaced) == 1, "one dead worker, one new pool"
+
+
+def mark_started(scratch: Path) -> None:
+    (scratch / f"started-{os.getpid()}").touch()
+
+
+def test_warm_starts_every_worker_before_any_job_and_only_once(tmp_path: Path) -> None:
+    pool = ProcessPool(
+        workers=2,
+        initializer=mark_started,
+        initargs=(tmp_path,),
+        run=slow_job,
+        on_error=lambda job, error: None,
+    )
+    pool.start(lambda: None)
+    try:
+        time.sleep(0.5)
+        assert not list(tmp_path.glob("started-*")), "no process before a job or a warm()"
+        pool.warm()
+        pool.warm()  # already warm: nothing more is started
+        wait_for(lambda: len(list(tmp_path.glob("started-*"))) == 2, 60, "both workers")
+        assert pool.capacity() == 4, "the no-op jobs are not jobs of the sweeper's"
+        time.sleep(0.5)
+        assert len(list(tmp_path.glob("started-*"))) == 2
+    finally:
+        pool.stop()
