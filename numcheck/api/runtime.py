@@ -23,6 +23,8 @@ from numcheck.tasks.lifecycle import TaskLifecycle
 class Waker(Protocol):
     def wake(self) -> None: ...
 
+    def warm(self) -> None: ...
+
 
 @dataclass
 class Runtime:

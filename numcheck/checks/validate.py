@@ -37,7 +37,7 @@ class ValidateCheck:
         return {"phonenumbers_metadata": numbers.reference.METADATA_VERSION}
 
     def check_batch(self, lines: Sequence[str], default_region: str | None) -> BatchResult:
-        with _collector_paused():
+        with collector_paused():
             return self._check(lines, default_region)
 
     def _check(self, lines: Sequence[str], default_region: str | None) -> BatchResult:
@@ -59,7 +59,7 @@ class ValidateCheck:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while a batch is answered.
 
     A chunk of 50,000 lines allocates hundreds of thousands of acyclic objects (strings, row

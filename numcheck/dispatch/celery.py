@@ -84,6 +84,9 @@ class CeleryBackend:
     def stop(self) -> None:
         pass
 
+    def warm(self) -> None:
+        """Nothing to start here: the workers are other processes, running already."""
+
     def capacity(self) -> int:
         # Leased but unfinished jobs are in a queue or at a worker: keep a bounded backlog.
         return self._ahead - self._in_flight()

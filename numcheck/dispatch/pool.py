@@ -26,6 +26,11 @@ def _exit_when_orphaned(parent: int) -> None:
     os._exit(1)
 
 
+def _ready() -> None:
+    """A job that does nothing: sent once per worker by `warm`, so that the processes start
+    (and run their initializer) before the first real job comes."""
+
+
 def _start_worker(
     parent: int, nice: int, initializer: Callable[..., None], args: tuple[Any, ...]
 ) -> None:
@@ -59,6 +64,7 @@ class ProcessPool(Generic[JobT]):
         self._inflight = 0
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        self._warmed: ProcessPoolExecutor | None = None  # the pool `warm` has started
         self._wake: Callable[[], None] = lambda: None
         self._stopping = False
 
@@ -70,6 +76,22 @@ class ProcessPool(Generic[JobT]):
         self._stopping = True
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def warm(self) -> None:
+        """Start the worker processes now if they are not running: the executor starts them
+        only as jobs come, and a spawned process's imports and initializer take about a
+        second, which the first task would otherwise wait for. (One no-op job per worker: the
+        executor starts a process for each job sent while none is idle.)"""
+        with self._lock:
+            pool = self._pool
+            if pool is None or pool is self._warmed:
+                return
+            self._warmed = pool
+        try:
+            for _ in range(self._workers):
+                pool.submit(_ready)
+        except (BrokenProcessPool, RuntimeError):
+            pass  # broken or shut down: the next real job replaces it, or nothing runs anymore
 
     def capacity(self) -> int:
         with self._lock:

@@ -41,6 +41,10 @@ class JobBackend(Protocol[JobT_contra]):
         """How many more jobs it can take now."""
         ...
 
+    def warm(self) -> None:
+        """Jobs are coming soon: get ready to run them (cheap when ready already)."""
+        ...
+
     def submit(self, job: JobT_contra) -> None:
         """Run `job` (or queue it for a worker); raise if it cannot be sent."""
         ...
@@ -78,6 +82,10 @@ class Sweeper(Generic[JobT]):
 
     def wake(self) -> None:
         self._wake.set()
+
+    def warm(self) -> None:
+        """Work is on its way (an upload has begun): the backend gets ready meanwhile."""
+        self._backend.warm()
 
     def _dispatch(self, jobs: list[JobT]) -> None:
         for sent, job in enumerate(jobs):

@@ -14,9 +14,12 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import func, select, update
 
 from numcheck import logs
+from numcheck.checks import Check
+from numcheck.checks.validate import collector_paused
 from numcheck.states import ChunkStatus, TaskStatus
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage import db
+from numcheck.storage.blobs import BlobStore
 from numcheck.storage.models import Chunk, Task, utcnow
 from numcheck.tasks import catalog, resultfile, status, tallies
 from numcheck.tasks.context import WorkerContext
@@ -57,23 +60,15 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
         raw = stores.blobs.read_range(blob_keys.upload_key(task_id), start, end)
     except FileNotFoundError:
         return False  # cancelled since: its files are gone, and so is the need for this chunk
-    text = raw.decode("utf-8")
-    numbered = [
-        (first_line + offset, line) for offset, line in enumerate(text.split("\n")) if line.strip()
-    ]
-    ids = None
-    if has_ids:  # CSV with an id column: canonical lines are "number<TAB>id"
-        parts = [line.partition("\t") for _, line in numbered]
-        numbered = [
-            (line_no, number) for (line_no, _), (number, _, _) in zip(numbered, parts, strict=True)
-        ]
-        ids = [identifier for _, _, identifier in parts]
     check = context.checks.for_task(check_facts)
-    result = check.check_batch([line for _, line in numbered], region)
-    success, failure, tallied = resultfile.write_parts(
-        stores.blobs, task_id, idx, numbered, result.outcomes, ids, layout_of(check.columns)
-    )
-    fallbacks = result.stats.get("fallbacks", 0)
+    # The chunk's lines, answers and rows are hundreds of thousands of acyclic objects, all
+    # freed when _check_and_write returns: the collector is paused until then (as the check
+    # itself pauses it), instead of passing over them again and again while they are built
+    # and once more, all of them, when it resumes after the check.
+    with collector_paused():
+        success, failure, tallied, fallbacks = _check_and_write(
+            stores.blobs, task_id, idx, raw, first_line, has_ids, check, region, layout_of
+        )
     metrics.CHUNK_DURATION.labels(check_name).observe(time.perf_counter() - started)
 
     with stores.sessions.begin() as session:
@@ -115,6 +110,38 @@ def process_chunk(context: WorkerContext, task_id: str, idx: int, lease_token: s
         # Stopped while we worked: its files went before we wrote these parts.
         stores.blobs.delete_prefix(blob_keys.parts_prefix(task_id))
     return last
+
+
+def _check_and_write(
+    blobs: BlobStore,
+    task_id: str,
+    idx: int,
+    raw: bytes,
+    first_line: int,
+    has_ids: bool,
+    check: Check,
+    region: str | None,
+    layout_of: Callable[[Sequence[str]], resultfile.Layout],
+) -> tuple[int, int, tallies.Tallies, int]:
+    """Check a chunk's bytes and write its result parts: its counts, tallies and fallbacks."""
+    lines = raw.decode("utf-8").split("\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the text after the last line end
+    line_numbers: Sequence[int] = range(first_line, first_line + len(lines))
+    if not all(map(str.strip, lines)):  # blank lines: kept in the file, never checked
+        kept = [n for n, line in enumerate(lines) if line.strip()]
+        line_numbers = [first_line + n for n in kept]
+        lines = [lines[n] for n in kept]
+    ids = None
+    if has_ids:  # CSV with an id column: canonical lines are "number<TAB>id"
+        parts = [line.partition("\t") for line in lines]
+        lines = [number for number, _, _ in parts]
+        ids = [identifier for _, _, identifier in parts]
+    result = check.check_batch(lines, region)
+    success, failure, tallied = resultfile.write_parts(
+        blobs, task_id, idx, lines, line_numbers, result.outcomes, ids, layout_of(check.columns)
+    )
+    return success, failure, tallied, result.stats.get("fallbacks", 0)
 
 
 def _layout_of(task: Task) -> Callable[[Sequence[str]], resultfile.Layout]:

@@ -26,7 +26,7 @@ from numcheck.states import ResultFormat
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
 from numcheck.tasks import tallies, xlsxoutput
-from numcheck.tasks.zipwriter import Segment, ZipWriter
+from numcheck.tasks.zipwriter import DEFLATED, STORED, Segment, ZipWriter
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _ECHO_CHARS = 256  # echoed input is cut here; lines are short, this bounds failed.csv
@@ -46,7 +46,13 @@ def csv_text(rows: Iterable[Sequence[str]]) -> str:
     lines = []
     for row in rows:
         line = ",".join(row)
-        if line.count(",") != len(row) - 1 or '"' in line or "\r" in line or "\n" in line:
+        if (
+            line.count(",") != len(row) - 1
+            or '"' in line
+            or "\r" in line
+            or "\n" in line
+            or not line  # one empty field is written '""' (a row of none: an empty line)
+        ):
             line = _csv_line(row)[:-2]  # a field holds a delimiter, a quote or a line end
         lines.append(line)
     return "\r\n".join(lines) + "\r\n" if lines else ""
@@ -95,31 +101,40 @@ def write_parts(
     blobs: BlobStore,
     task_id: str,
     chunk: int,
-    numbered_lines: Sequence[tuple[int, str]],
+    lines: Sequence[str],
+    line_numbers: Sequence[int],
     outcomes: Sequence[Outcome],
     ids: Sequence[str] | None,
     layout: Layout,
 ) -> tuple[int, int, tallies.Tallies]:
     """Write a chunk's result rows and failures to their deterministic keys; return the counts
-    of answered and failed lines, and the tallies of their values (tallies.py)."""
+    of answered and failed lines, and the tallies of their values (tallies.py). `line_numbers`
+    are the lines' numbers in the upload (a `range` when the chunk has no blank line)."""
+    failed = [n for n, outcome in enumerate(outcomes) if isinstance(outcome, Failure)]
+    answered: Sequence[tuple[str, ...]]
+    if failed:
+        answered = [outcome for outcome in outcomes if not isinstance(outcome, Failure)]
+    else:
+        answered = outcomes  # type: ignore[assignment]  # every outcome a row
     extra = [(neutralise(i),) for i in ids] if ids is not None else None
-    rows: list[Sequence[str]] = []
+    rows: Sequence[Sequence[str]]
     failures: list[Sequence[str]] = []
-    blank = ("",) * len(layout.columns)
-    failed_count = 0
-    for n, ((line_no, line), outcome) in enumerate(zip(numbered_lines, outcomes, strict=True)):
-        passthrough = extra[n] if extra is not None else ()
-        if isinstance(outcome, Failure):
-            failed_count += 1
-            echoed = neutralise(line.strip())
-            if layout.include_failed:
-                rows.append((echoed, *blank, *passthrough, outcome.reason))
-            else:
-                failures.append((str(line_no), echoed, outcome.reason, *passthrough))
-        elif layout.include_failed:
-            rows.append((*outcome, *passthrough, ""))
+    if layout.include_failed:
+        rows = _rows_with_failures(lines, outcomes, extra, len(layout.columns))
+    else:
+        if extra is None:
+            rows = answered
+        elif failed:
+            kept = [e for e, o in zip(extra, outcomes, strict=True) if not isinstance(o, Failure)]
+            rows = list(map(tuple.__add__, answered, kept))
         else:
-            rows.append((*outcome, *passthrough) if passthrough else outcome)
+            rows = list(map(tuple.__add__, answered, extra))
+        for n in failed:
+            failure = outcomes[n]
+            assert isinstance(failure, Failure)
+            passthrough = extra[n] if extra is not None else ()
+            echoed = neutralise(lines[n].strip())
+            failures.append((str(line_numbers[n]), echoed, failure.reason, *passthrough))
     fmt = layout.result_format
     _write_part(
         blobs,
@@ -129,29 +144,58 @@ def write_parts(
     _write_part(
         blobs,
         blob_keys.part_key(task_id, chunk, "failed"),
-        _render(failures, layout.failed_header, fmt),
+        _render(failures, layout.failed_header, fmt, numbered=True),
     )
-    counted = tallies.count(layout.columns, outcomes)
-    return len(numbered_lines) - failed_count, failed_count, counted
+    reasons = [outcome.reason for outcome in outcomes if isinstance(outcome, Failure)]
+    counted = tallies.count(layout.columns, answered, reasons)
+    return len(outcomes) - len(failed), len(failed), counted
 
 
-def _render(rows: Sequence[Sequence[str]], header: Sequence[str], fmt: ResultFormat) -> bytes:
+def _rows_with_failures(
+    lines: Sequence[str],
+    outcomes: Sequence[Outcome],
+    extra: Sequence[tuple[str]] | None,
+    width: int,
+) -> list[Sequence[str]]:
+    """Result rows with the failures among them (include_failed): a failure's row echoes its
+    input, blank columns and its reason; an answer's row ends with an empty reason."""
+    rows: list[Sequence[str]] = []
+    blank = ("",) * width
+    for n, outcome in enumerate(outcomes):
+        passthrough = extra[n] if extra is not None else ()
+        if isinstance(outcome, Failure):
+            echoed = neutralise(lines[n].strip())
+            rows.append((echoed, *blank, *passthrough, outcome.reason))
+        else:
+            rows.append((*outcome, *passthrough, ""))
+    return rows
+
+
+def _render(
+    rows: Sequence[Sequence[str]],
+    header: Sequence[str],
+    fmt: ResultFormat,
+    *,
+    numbered: bool = False,
+) -> bytes:
     if fmt is ResultFormat.CSV:
         return csv_text(rows).encode("utf-8")
     if fmt is ResultFormat.JSONL:
-        return jsonl_text(rows, header).encode("utf-8")
+        return jsonl_text(rows, header, numbered=numbered).encode("utf-8")
     return xlsxoutput.sheet_rows(rows).encode("utf-8")
 
 
-def jsonl_text(rows: Iterable[Sequence[str]], header: Sequence[str]) -> str:
-    """One JSON object a row, keyed by the header; a failure's `line` is a number.
+def jsonl_text(
+    rows: Iterable[Sequence[str]], header: Sequence[str], *, numbered: bool = False
+) -> str:
+    """One JSON object a row, keyed by the header; `numbered`: the first value is a failed
+    line's number, written as a JSON number.
 
     The keys are encoded once into a template and each value by the json module's own string
     encoder (C): the same text as `json.dumps(dict(zip(header, row)), ensure_ascii=False)`
     with compact separators, at several times its speed."""
     keys = [encode_basestring(name).replace("%", "%%") for name in header]
     template = "{" + ",".join(key + ":%s" for key in keys) + "}\n"
-    numbered = header[0] == "line"
     encode = encode_basestring
     if numbered:  # the line number stays a number; it is digits we wrote
         return "".join([template % (row[0], *map(encode, row[1:])) for row in rows])
@@ -191,8 +235,10 @@ def write_zip(
         parts = (
             _read_part(blobs, blob_keys.part_key(task_id, n, kind)) for n in range(chunk_count)
         )
-        archive.begin(layout.file_name(kind))
-        if layout.result_format is ResultFormat.XLSX:
+        xlsx = layout.result_format is ResultFormat.XLSX
+        # A workbook is a zip of deflated entries already: stored as it is, not deflated again.
+        archive.begin(layout.file_name(kind), stored=xlsx)
+        if xlsx:
             _write_workbook(archive, header, parts)
         else:
             if layout.result_format is ResultFormat.CSV:
@@ -217,19 +263,21 @@ def _write_workbook(archive: ZipWriter, header: Sequence[str], parts: Iterator[S
 
 _LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
 _LOCAL_MAGIC = 0x04034B50
-_DEFLATED = 8
 _READ_STEP = 1 << 20
 
 
 def first_entry(zipped: BinaryIO) -> tuple[str, Iterator[bytes]]:
-    """The name and the inflated bytes of a result zip's first entry (the results file), read
+    """The name and the plain bytes of a result zip's first entry (the results file), read
     front to back: no seeking, so it streams from S3 as from a file."""
     fixed = zipped.read(_LOCAL_HEADER.size)
     magic, _, _, method, *_, name_length, extra_length = _LOCAL_HEADER.unpack(fixed)
-    if magic != _LOCAL_MAGIC or method != _DEFLATED:
+    if magic != _LOCAL_MAGIC or method not in (DEFLATED, STORED):
         raise ValueError("not a result zip")
     name = zipped.read(name_length).decode("ascii")
-    zipped.read(extra_length)
+    extra = zipped.read(extra_length)
+    if method == STORED:  # a workbook: its size is in the ZIP64 field (zipwriter.py)
+        _, _, size, _ = struct.unpack("<HHQQ", extra[:20])
+        return name, _stored(zipped, size)
 
     def inflated() -> Iterator[bytes]:
         inflate = zlib.decompressobj(-15)
@@ -239,6 +287,13 @@ def first_entry(zipped: BinaryIO) -> tuple[str, Iterator[bytes]]:
         zipped.close()
 
     return name, inflated()
+
+
+def _stored(zipped: BinaryIO, size: int) -> Iterator[bytes]:
+    while size and (piece := zipped.read(min(size, _READ_STEP))):
+        size -= len(piece)
+        yield piece
+    zipped.close()
 
 
 def preview(zipped: BinaryIO, result_format: ResultFormat, rows: int) -> list[list[str]]:

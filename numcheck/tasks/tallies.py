@@ -14,8 +14,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
 
-from numcheck.checks import Failure, Outcome
-
 # `validate`'s columns of many values; the rest (valid, type, region, reason, and every other
 # check's column: a registry's yes/no) are tallied.
 _UNTALLIED = frozenset({"carrier", "timezones", "national", "international", "country", "location"})
@@ -30,15 +28,14 @@ def tallied_columns(columns: Sequence[str]) -> list[tuple[str, int]]:
     return [(name, position + 1) for position, name in enumerate(columns) if name not in _UNTALLIED]
 
 
-def count(columns: Sequence[str], outcomes: Sequence[Outcome]) -> Tallies:
-    """One chunk's tallies: per tallied column, how often each value came; and failure reasons."""
-    rows = [outcome for outcome in outcomes if not isinstance(outcome, Failure)]
+def count(columns: Sequence[str], rows: Sequence[Sequence[str]], reasons: Sequence[str]) -> Tallies:
+    """One chunk's tallies: per tallied column, how often each value came in its answered rows;
+    and how often each reason came among its failed lines."""
     tallies: Tallies = {
         name: dict(Counter(map(itemgetter(position), rows)))
         for name, position in tallied_columns(columns)
     }
-    if len(rows) < len(outcomes):
-        reasons = (o.reason for o in outcomes if isinstance(o, Failure))
+    if reasons:
         tallies[FAILURES] = dict(Counter(reasons))
     return tallies
 

@@ -18,6 +18,7 @@ import re
 import struct
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
 from typing import BinaryIO
 from xml.sax.saxutils import escape, unescape
 
@@ -89,10 +90,83 @@ def _cell(value: str) -> str:
     return f'<c t="inlineStr"><is><t{space}>{text}</t></is></c>'
 
 
-def sheet_rows(rows: Iterable[Sequence[str]]) -> str:
-    """Rows as a sheet's `<row>` elements, every cell an inline string."""
-    cell = _cell
-    return "".join(["<row>" + "".join([cell(v) for v in row]) + "</row>" for row in rows])
+def sheet_rows(rows: Sequence[Sequence[str]]) -> str:
+    """Rows as a sheet's `<row>` elements, every cell an inline string.
+
+    Rendered a column at a time, then each row joined in C from a few pieces: a run of columns
+    of few distinct values (valid, type, region, carrier, places, reasons) renders each
+    distinct combination once, the tags around it included; a column of plain values
+    (numbers, formats: nothing to escape, no space at either end, none empty) is laid between
+    its cell's tags as it is; any other column renders value by value (`_cell`).
+    """
+    if not rows:
+        return ""
+    width = len(rows[0])
+    if not width or any(len(row) != width for row in rows):
+        return "".join(["<row>" + "".join(map(_cell, row)) + "</row>" for row in rows])
+    pieces: list[Iterable[str]] = []
+    before = "<row>"  # tags not yet laid: they go into the next piece that can hold them
+    run: list[Sequence[str]] = []  # columns of few values, rendered together
+    for column in zip(*rows, strict=True):
+        if 2 * len(set(column)) <= len(column):
+            run.append(column)
+            continue
+        if run:
+            pieces.extend(_run_pieces(before, run, ""))
+            before, run = "", []
+        if "" not in column and _plain(column):
+            pieces.extend((repeat(before + _OPEN), column))
+            before = _CLOSE
+        else:
+            pieces.extend((repeat(before), map(_cell, column)))
+            before = ""
+    if run:
+        pieces.extend(_run_pieces(before, run, "</row>"))
+    else:
+        pieces.append(repeat(before + "</row>"))
+    return "".join(map("".join, zip(*pieces, strict=False)))  # the tags repeat endlessly
+
+
+def _run_pieces(before: str, run: list[Sequence[str]], after: str) -> list[Iterable[str]]:
+    """Adjacent columns of few values as one piece: each distinct row of them rendered once,
+    with the tags `before` and `after` it (or each column apart, when their combinations are
+    many)."""
+    keys = list(zip(*run, strict=True))
+    distinct = set(keys)
+    if 2 * len(distinct) <= len(keys):
+        rendered = {key: before + "".join(map(_cell, key)) + after for key in distinct}
+        return [map(rendered.__getitem__, keys)]
+    pieces: list[Iterable[str]] = [repeat(before)]
+    for column in run:
+        cells = {value: _cell(value) for value in set(column)}
+        pieces.append(map(cells.__getitem__, column))
+    pieces.append(repeat(after))
+    return pieces
+
+
+_OPEN = '<c t="inlineStr"><is><t>'
+_CLOSE = "</t></is></c>"
+# Bytes a plain value may hold: printable ASCII but the three escaped ones, tab, line ends (and
+# \x00, which separates the values checked and is counted).
+_PLAIN_BYTES = bytes(set(range(0x20, 0x7F)) - set(b"&<>") | set(b"\t\n\r\x00"))
+# ASCII whitespace at a value's start or end (between separators \x00): xml:space="preserve".
+_EDGE_SPACE = [f"\x00{space}" for space in "\t\n\r"] + [f"{space}\x00" for space in "\t\n\r"]
+
+
+def _plain(column: Sequence[str]) -> bool:
+    """No value of `column` needs escaping, replacing or xml:space (ASCII text only: other
+    text may hold Unicode spaces, and is rendered value by value)."""
+    separated = "\x00" + "\x00".join(column) + "\x00"
+    if not separated.isascii() or separated.count("\x00") != len(column) + 1:
+        return False
+    if separated.encode("ascii").translate(None, _PLAIN_BYTES):
+        return False  # an &, < or >, or a control character
+    if "\x00 " in separated or " \x00" in separated:
+        return False
+    # Tabs and line ends are rare in values: their edges are looked for only when present.
+    return not any(space in separated for space in "\t\n\r") or not any(
+        edge in separated for edge in _EDGE_SPACE
+    )
 
 
 def write_workbook(out: BinaryIO, header: Sequence[str], parts: Iterable[Segment]) -> None:

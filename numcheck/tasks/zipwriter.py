@@ -19,6 +19,7 @@ from typing import BinaryIO
 LEVEL = 1  # fast: result rows repeat a lot and compress well even so
 _FINAL_EMPTY_BLOCK = b"\x03\x00"  # a fixed-Huffman block with BFINAL set and no symbols
 _ZIP64 = 45  # the version needed to extract ZIP64 entries
+STORED, DEFLATED = 0, 8  # an entry's compression method
 _MAX_32 = 0xFFFFFFFF
 
 
@@ -84,6 +85,7 @@ def _gf2_square(matrix: list[int]) -> list[int]:
 class _Entry:
     name: bytes
     offset: int
+    method: int = DEFLATED
     crc: int = 0
     size: int = 0
     compressed: int = 0
@@ -92,7 +94,8 @@ class _Entry:
 class ZipWriter:
     """Write entries one after another to a seekable file, then `close()` for the directory.
 
-    Every entry is deflated and carries ZIP64 sizes, so no entry or archive size is too large.
+    Every entry is deflated, or stored as it is (data compressed already: an XLSX workbook), and
+    carries ZIP64 sizes, so no entry or archive size is too large.
     """
 
     def __init__(self, out: BinaryIO) -> None:
@@ -102,25 +105,29 @@ class ZipWriter:
         self._compressor: zlib._Compress | None = None
         self._dos_time, self._dos_date = _dos_timestamp(time.localtime())
 
-    def begin(self, name: str) -> None:
-        """Start an entry; then `write`, `append`, and `end`."""
+    def begin(self, name: str, *, stored: bool = False) -> None:
+        """Start an entry; then `write`, `append` (deflated entries), and `end`."""
         assert self._open is None, "end() the previous entry first"
-        entry = _Entry(name.encode("ascii"), self._out.tell())
+        entry = _Entry(name.encode("ascii"), self._out.tell(), STORED if stored else DEFLATED)
         self._out.write(self._local_header(entry))
         self._open = entry
 
     def write(self, data: bytes) -> None:
-        """Plain bytes, compressed here."""
+        """Plain bytes, compressed here (or stored as they are)."""
         entry = self._current()
-        if self._compressor is None:
-            self._compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
-        self._emit(entry, self._compressor.compress(data))
+        if entry.method == STORED:
+            self._emit(entry, data)
+        else:
+            if self._compressor is None:
+                self._compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
+            self._emit(entry, self._compressor.compress(data))
         entry.crc = zlib.crc32(data, entry.crc)
         entry.size += len(data)
 
     def append(self, segment: Segment) -> None:
         """A segment compressed elsewhere, laid after what is written so far."""
         entry = self._current()
+        assert entry.method == DEFLATED, "segments go into deflated entries"
         self._flush_compressor(entry)
         self._emit(entry, segment.deflated)
         entry.crc = crc32_combine(entry.crc, segment.crc, segment.size)
@@ -129,8 +136,9 @@ class ZipWriter:
     def end(self) -> None:
         """Close the entry's deflate stream and fill in its header."""
         entry = self._current()
-        self._flush_compressor(entry)
-        self._emit(entry, _FINAL_EMPTY_BLOCK)
+        if entry.method == DEFLATED:
+            self._flush_compressor(entry)
+            self._emit(entry, _FINAL_EMPTY_BLOCK)
         after = self._out.tell()
         self._out.seek(entry.offset)
         self._out.write(self._local_header(entry))
@@ -190,7 +198,7 @@ class ZipWriter:
                 0x04034B50,
                 _ZIP64,
                 0,  # flags
-                8,  # deflate
+                entry.method,
                 self._dos_time,
                 self._dos_date,
                 entry.crc,
@@ -212,7 +220,7 @@ class ZipWriter:
                 (3 << 8) | _ZIP64,  # made by: Unix
                 _ZIP64,
                 0,
-                8,
+                entry.method,
                 self._dos_time,
                 self._dos_date,
                 entry.crc,

@@ -112,3 +112,29 @@ def test_workers_run_below_the_server_at_the_given_niceness(tmp_path) -> None:
     finally:
         dispatcher.stop()
     assert int((tmp_path / "nice-a").read_text()) == os.nice(0) + 7
+
+
+def mark_started(scratch: Path) -> None:
+    (scratch / f"started-{os.getpid()}").touch()
+
+
+def test_warm_starts_every_worker_before_any_job_and_only_once(tmp_path: Path) -> None:
+    pool = ProcessPool(
+        workers=2,
+        initializer=mark_started,
+        initargs=(tmp_path,),
+        run=slow_job,
+        on_error=lambda job, error: None,
+    )
+    pool.start(lambda: None)
+    try:
+        time.sleep(0.5)
+        assert not list(tmp_path.glob("started-*")), "no process before a job or a warm()"
+        pool.warm()
+        pool.warm()  # already warm: nothing more is started
+        wait_for(lambda: len(list(tmp_path.glob("started-*"))) == 2, 60, "both workers")
+        assert pool.capacity() == 4, "the no-op jobs are not jobs of the sweeper's"
+        time.sleep(0.5)
+        assert len(list(tmp_path.glob("started-*"))) == 2
+    finally:
+        pool.stop()

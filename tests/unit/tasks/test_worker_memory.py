@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+
+import pytest
+
+from numcheck.tasks import runner
 
 CODE = """
 from numcheck.tasks import runner
@@ -29,3 +34,16 @@ def test_release_memory_returns_freed_heap_to_the_system() -> None:
     out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, check=True)
     before, after = map(int, out.stdout.split())
     assert before - after > 100, (before, after)
+
+
+def test_memory_is_given_back_once_the_worker_is_idle_not_between_jobs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    released = threading.Event()
+    monkeypatch.setattr(runner, "release_memory", released.set)
+    idle = runner.IdleRelease(seconds=0.2)
+    idle.schedule()  # a job ended...
+    idle.cancel()  # ...and the next began at once: nothing given back
+    assert not released.wait(0.5)
+    idle.schedule()  # the last job ended
+    assert released.wait(5)
