@@ -44,7 +44,20 @@ class InProcess:
     def client(self, key: str | None = None) -> TestClient:
         """A client of the same running app sending `key` (or no key) with every request."""
         headers = {"X-API-Key": key} if key is not None else {}
-        return TestClient(self.http.app, headers=headers, raise_server_exceptions=False)
+        return _Client(self.http.app, headers=headers, raise_server_exceptions=False)
+
+
+class _Client(TestClient):
+    """A TestClient that leaves the app's lifespan alone: entering a plain one runs the
+    lifespan again on the running app, which started a second runtime (stores, sweeper, worker
+    pool) on the same SQLite file beside the first and put it in `app.state` (a test once saw
+    "database disk image is malformed" from it)."""
+
+    def __enter__(self) -> _Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 InProcessFactory = Callable[..., InProcess]

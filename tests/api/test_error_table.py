@@ -168,7 +168,7 @@ def test_status_calls_check_the_key_before_anything_else(limited: InProcess) -> 
     before = snapshot(limited)
     key = limited.create_key("dave")
     dave = {"X-API-Key": key}
-    with limited.client() as client:  # one client: each one runs the app's lifespan again
+    with limited.client() as client:
         for call in (
             lambda: client.get("/v1/tasks/" + "0" * 20),
             lambda: client.post("/v1/gettasks", json={"task_id": "0" * 20}),
