@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from numcheck.checks import Failure, Outcome
 from numcheck.states import ResultFormat
@@ -115,7 +115,7 @@ def write_parts(
     if failed:
         answered = [outcome for outcome in outcomes if not isinstance(outcome, Failure)]
     else:
-        answered = outcomes  # type: ignore[assignment]  # every outcome a row
+        answered = cast(Sequence[tuple[str, ...]], outcomes)  # no failure: every outcome a row
     extra = [(neutralise(i),) for i in ids] if ids is not None else None
     rows: Sequence[Sequence[str]]
     failures: list[Sequence[str]] = []
