@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +34,11 @@ def test_a_task_runs_on_celery_workers(kind: str, tmp_path) -> None:
             rows = list(csv.reader(io.StringIO(download_zip(status)["results.csv"])))
             assert [row[0] for row in rows[1:]] == numbers[:-1]  # input order across chunks
             assert server.workers and all(w.poll() is None for w in server.workers)
+            for worker in server.workers:
+                # `numcheck worker` replaced itself (same pid) with the lean process that its
+                # Celery children are forked from (worker_process.py).
+                cmdline = Path(f"/proc/{worker.pid}/cmdline").read_bytes().split(b"\0")
+                assert b"numcheck.worker_process" in cmdline, cmdline
         finally:
             server.stop()
 
