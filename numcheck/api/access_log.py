@@ -1,20 +1,34 @@
-"""One log line per request: method, path, status, duration, task id. Never a query string
-(result links carry signatures there), a header, a key or a number."""
+"""One record per request, written when it ends: a log line (method, path, status, duration,
+task id; never a query string, since result links carry signatures there, nor a header, a key
+or a number) and the HTTP metrics (count and duration by method, route template and status).
+
+The metrics' route is the template FastAPI matched (`/v1/tasks/{task_id}`), never the raw path:
+ids in labels would make a series per task. A request no route matched counts as `unmatched`.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from numcheck.telemetry import metrics
 
 log = logging.getLogger("numcheck.access")
 
 
+def route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
 class AccessLog:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -24,7 +38,7 @@ class AccessLog:
         # went away first: nginx's 499 "client closed request", not a 5xx to alert on.
         status = 499
 
-        async def send_recording_status(message: dict[str, Any]) -> None:
+        async def send_recording_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -33,12 +47,16 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_recording_status)
         finally:
+            seconds = time.perf_counter() - started
+            labels = (scope["method"], route_template(scope), str(status))
+            metrics.HTTP_REQUESTS.labels(*labels).inc()
+            metrics.HTTP_DURATION.labels(*labels).observe(seconds)
             log.info(
                 "%s %s %s %.1fms task_id=%s",
                 scope["method"],
                 scope["path"],
                 status,
-                (time.perf_counter() - started) * 1000,
+                seconds * 1000,
                 state.get("task_id", "-"),
                 extra={"task_id": state.get("task_id")},  # a field of its own in JSON logs
             )

@@ -22,7 +22,6 @@ from numcheck.api.access_log import AccessLog
 from numcheck.api.connections import SlowBodies
 from numcheck.api.docs_pages import DocsPolicy
 from numcheck.api.drain import DrainUnreadBody
-from numcheck.api.http_metrics import HttpMetrics
 from numcheck.api.request_ids import RequestIds
 from numcheck.api.routes import (
     admin,
@@ -174,7 +173,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(
         SlowBodies, pause=settings.body_timeout_seconds, min_rate=settings.min_body_bytes_per_second
     )
-    app.add_middleware(AccessLog)
-    app.add_middleware(HttpMetrics)
+    app.add_middleware(AccessLog)  # and the HTTP metrics, in the same step
     app.add_middleware(RequestIds)  # outermost: the access log and every record carry the id
     return app
