@@ -1,5 +1,6 @@
-"""Status calls only read: on the embedded database they answer while another process holds
-the write lock (as a worker committing a chunk does), and a key's last use is still recorded."""
+"""Status calls, and the reads the dashboard polls (the list, a task's outcome, preview and
+results), only read: on the embedded database they answer while another process holds the
+write lock (as a worker committing a chunk does), and a key's last use is still recorded."""
 
 from __future__ import annotations
 
@@ -24,7 +25,15 @@ def test_status_calls_answer_while_the_database_write_lock_is_held(start_server)
             got = client.get(f"/v1/tasks/{task_id}")
             contract = client.post("/v1/gettasks", json={"task_id": task_id})
             health = client.get("/healthz")
+            listed = client.get("/v1/tasks")
+            outcome = client.get(f"/v1/tasks/{task_id}/outcome")
+            preview = client.get(f"/v1/tasks/{task_id}/preview")
+            results = client.get(f"/v1/tasks/{task_id}/results")
             assert time.monotonic() - started < 5
+            assert [task["task_id"] for task in listed.json()["tasks"]] == [task_id]
+            assert outcome.status_code == 200 and outcome.json()["success"] == 1
+            assert preview.status_code == 200 and preview.json()["rows"][0][0] == "+442079460958"
+            assert results.status_code == 200 and "+442079460958" in results.text
             assert got.status_code == 200 and got.json()["status"] == "exported"
             assert got.json()["success"] == exported["success"] == 1
             assert contract.status_code == 200 and contract.json()["task_id"] == task_id

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from numcheck import errors
-from numcheck.api.deps import CurrentUser, RuntimeDep, SessionDep
+from numcheck.api.deps import CurrentUser, ReadSessionDep, RuntimeDep
 from numcheck.api.headers import PRIVATE
 from numcheck.api.schemas import ERROR_RESPONSES, ErrorBody, TaskOutcome, TaskPreview
 from numcheck.states import TaskStatus
@@ -42,7 +42,7 @@ RESULTS_RESPONSES: dict[int | str, dict[str, object]] = {
     summary="The results file of an exported task, without the zip",
 )
 def get_task_results(
-    task_id: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
+    task_id: str, request: Request, runtime: RuntimeDep, session: ReadSessionDep, user: CurrentUser
 ) -> StreamingResponse:
     """Streams `results.csv` (or `.xlsx`, `.jsonl`) out of the task's result zip, for people
     and scripts that want one file; the zip stays the hosted contract's `result_url`."""
@@ -81,7 +81,7 @@ def _open_result(blobs: BlobStore, task: Task) -> BinaryIO:
     summary="Tallies of a task's answers (valid, types, regions, registries, failure reasons)",
 )
 def get_task_outcome(
-    task_id: str, request: Request, session: SessionDep, user: CurrentUser
+    task_id: str, request: Request, session: ReadSessionDep, user: CurrentUser
 ) -> TaskOutcome:
     """Summed over the chunks done so far: they grow while the task runs. Each column shows
     its most common values; the rest add up to `other`."""
@@ -111,7 +111,7 @@ def get_task_preview(
     task_id: str,
     request: Request,
     runtime: RuntimeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     user: CurrentUser,
     rows: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> TaskPreview:

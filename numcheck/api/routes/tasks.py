@@ -18,6 +18,7 @@ from numcheck.api import links, multipart
 from numcheck.api.deps import (
     ApiKey,
     CurrentUser,
+    ReadSessionDep,
     RuntimeDep,
     SessionDep,
     authenticated_read,
@@ -314,7 +315,7 @@ _STATUS_LIST = f"^({_ONE_STATUS})(,({_ONE_STATUS}))*$"
 def list_tasks(
     request: Request,
     runtime: RuntimeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
