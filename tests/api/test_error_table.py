@@ -190,3 +190,13 @@ def test_status_calls_check_the_key_before_anything_else(limited: InProcess) -> 
         assert client.get(f"/v1/tasks/{task_id}").status_code == 401
         assert client.post("/v1/gettasks", json={"task_id": task_id}).status_code == 401
         assert client.post("/v1/gettasks", json={}).status_code == 401
+
+
+def test_a_client_entered_leaves_the_running_app_alone(limited: InProcess) -> None:
+    """Entering a client of the in-process app must not run its lifespan again: that started a
+    second runtime (stores, sweeper, worker pool) on the same SQLite file and put it in the
+    app's state."""
+    running = limited.runtime
+    with limited.client(limited.admin_key) as client:
+        assert client.get("/healthz").status_code == 200
+    assert limited.runtime is running
