@@ -1,6 +1,8 @@
-"""One record per request, written when it ends: a log line (method, path, status, duration,
-task id; never a query string, since result links carry signatures there, nor a header, a key
-or a number) and the HTTP metrics (count and duration by method, route template and status).
+"""One record per request: a log line (method, path, status, duration, task id; never a query
+string, since result links carry signatures there, nor a header, a key or a number) and the HTTP
+metrics (count and duration by method, route template and status). It is written as the last
+message of the response goes out, so a client holding a whole response finds it already there,
+or when the request ends without a response.
 
 The metrics' route is the template FastAPI matched (`/v1/tasks/{task_id}`), never the raw path:
 ids in labels would make a series per task. A request no route matched counts as `unmatched`.
@@ -37,16 +39,11 @@ class AccessLog:
         # Every request gets a response (UnexpectedErrors answers what crashed) unless the client
         # went away first: nginx's 499 "client closed request", not a 5xx to alert on.
         status = 499
+        recorded = False
 
-        async def send_recording_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_recording_status)
-        finally:
+        def record() -> None:
+            nonlocal recorded
+            recorded = True
             seconds = time.perf_counter() - started
             labels = (scope["method"], route_template(scope), str(status))
             metrics.HTTP_REQUESTS.labels(*labels).inc()
@@ -60,3 +57,19 @@ class AccessLog:
                 state.get("task_id", "-"),
                 extra={"task_id": state.get("task_id")},  # a field of its own in JSON logs
             )
+
+        async def send_recording_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Recorded before the last body message leaves: a client holding a whole
+                # response finds its log line and its metrics already there.
+                record()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording_status)
+        finally:
+            if not recorded:
+                record()

@@ -105,7 +105,7 @@ def test_plain_logs_escape_line_ends_in_values(start_server) -> None:
     server = start_server()
     with server.client() as client:
         client.get("/v1/tasks/%0A2026-01-01 00:00:00,000 ERROR forged%0D%1B[31m")
-    server.stop()  # the access record is written after the response
+    server.stop()  # every record written
     lines = server.log().splitlines()
     assert not any(line.startswith("2026-01-01") for line in lines)
     assert any(

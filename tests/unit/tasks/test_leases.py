@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from numcheck.accounts import users
@@ -101,8 +102,12 @@ def test_a_renewal_gives_the_job_in_hand_a_whole_lease_from_now(
     create_task(stores)
     job = claim_chunk(leases)
     run_out_the_lease(stores, job)
+    renewals = REGISTRY.get_sample_value("numcheck_leases_renewed_total", {"kind": "chunk"}) or 0
 
     assert leases.renew(job) is True
+    assert REGISTRY.get_sample_value("numcheck_leases_renewed_total", {"kind": "chunk"}) == (
+        renewals + 1
+    )
     lease = chunk_lease(stores, job)
     assert lease is not None and lease > datetime.now(UTC) + timedelta(seconds=LEASE - 1)
     assert job.idx not in [other.idx for other in leases.claim(10)]
