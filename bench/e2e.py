@@ -2,7 +2,11 @@
 to exported, beside phonenumbers' single-core rate on the same lines in the same run.
 
     .venv/bin/python -m bench.e2e [--lines 1000000] [--reference-lines 100000]
-                                  [--formats csv,xlsx,jsonl,csv+failed] [--traced]
+                                  [--formats csv,xlsx,jsonl,csv+failed] [--traced] [--cold]
+
+The clock starts once the server is ready (/readyz 200: its worker processes are up, as a load
+balancer would wait for); `--cold` also times the task on a server just started, uploaded as
+soon as /healthz answers.
 
 With several `--formats` (the task's result_format; `+failed` adds include_failed) each runs as
 a task of its own on a fresh server, and its time is printed beside the first format's.
@@ -56,10 +60,14 @@ def cache_dir_of(data_dir: Path, env: dict[str, str]) -> Path:
 
 @contextlib.contextmanager
 def serving(
-    data_dir: Path, env: dict[str, str], started: list[subprocess.Popen[bytes]] | None = None
+    data_dir: Path,
+    env: dict[str, str],
+    started: list[subprocess.Popen[bytes]] | None = None,
+    probe: str = "/readyz",
 ) -> Iterator[tuple[str, str]]:
-    """A `numcheck serve` on `data_dir` with `env` for the block: its base URL and admin key.
-    The process is appended to `started`, for a caller that measures it."""
+    """A `numcheck serve` on `data_dir` with `env` for the block, once `probe` answers 200 (by
+    default /readyz: its workers are up, as a load balancer would wait for): its base URL and
+    admin key. The process is appended to `started`, for a caller that measures it."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "numcheck", "serve", "--port", str(port)],
@@ -78,7 +86,7 @@ def serving(
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
+                if httpx.get(f"{base}{probe}").status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -97,14 +105,15 @@ def run_task(
     env: dict[str, str],
     check: Callable[[dict], None] = lambda status: None,
     fields: dict[str, str] | None = None,
+    probe: str = "/readyz",
 ) -> float:
-    """Start a server and time one task from upload start to exported; `check` then looks at
-    its final status (and may fetch the result) while the server still runs. The validator
-    cache is warmed first (outside the timing): a first task after an install pays the tables'
-    build once, which is not what this measures."""
+    """Start a server and time one task from upload start to exported, once `probe` answers;
+    `check` then looks at its final status (and may fetch the result) while the server still
+    runs. The validator cache is warmed first (outside the timing): a first task after an
+    install pays the tables' build once, which is not what this measures."""
     warm_validator_cache(cache_dir_of(data_dir, env))
     with (
-        serving(data_dir, env) as (base, key),
+        serving(data_dir, env, probe=probe) as (base, key),
         httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=600) as client,
     ):
         started = time.perf_counter()
@@ -140,6 +149,12 @@ def main() -> None:
         help="lines of the same file timed through phonenumbers (a sample keeps the run short)",
     )
     parser.add_argument("--formats", default="csv", help="comma-separated; e.g. csv,xlsx")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="also time the task on a server just started: upload as soon as /healthz answers, "
+        "while its workers still start",
+    )
     args = parser.parse_args()
 
     lines = numbers(args.lines)
@@ -157,6 +172,17 @@ def main() -> None:
                 fields["include_failed"] = "true"
             times[name] = run_task(path, Path(tmp) / f"data{n}", env, fields=fields)
         first, seconds = next(iter(times.items()))
+        cold = (
+            run_task(
+                path,
+                Path(tmp) / "cold",
+                env,
+                fields={"result_format": first.partition("+")[0]},
+                probe="/healthz",
+            )
+            if args.cold
+            else None
+        )
         traced = (
             run_task(
                 path,
@@ -183,6 +209,11 @@ def main() -> None:
     print(
         f"tables          : {build:.1f} s to build or load them before the run (once per version)"
     )
+    if cold is not None:
+        print(
+            f"cold start      : {cold:.2f} s for the same task on a server just started "
+            "(uploaded at its first /healthz 200, its workers still starting)"
+        )
     if traced is not None:
         print(
             f"tracing on      : {traced:.2f} s for the same task = {seconds / traced:.2f}x the "

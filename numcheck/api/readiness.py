@@ -1,6 +1,7 @@
 """GET /readyz: may a load balancer send this server traffic? Yes when the database, the broker
-(scale-out) and the blob store all answer, each within a few seconds; otherwise 503 naming the
-one that does not. (/healthz stays liveness: it answers while the process serves.)"""
+(scale-out) and the blob store all answer, each within a few seconds, and the embedded pool's
+worker processes have started; otherwise 503 naming what is not. (/healthz stays liveness: it
+answers while the process serves.)"""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from sqlalchemy import text
 
 from numcheck.dispatch import celery as celery_dispatch
+from numcheck.dispatch.sweeper import WorkerState
 from numcheck.storage.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,9 @@ def _broker(url: str) -> Callable[[], None]:
     return lambda: celery_dispatch.ping(url, TIMEOUT_SECONDS)
 
 
-def check(stores: Stores) -> dict[str, str]:
-    """Each dependency: `ok`, `failed`, or `none` (a broker when none is configured)."""
+def check(stores: Stores, workers: WorkerState) -> dict[str, str]:
+    """Each dependency: `ok`, `failed`, or `none` (a broker when none is configured); and the
+    state of the server's own workers (`none` in scale-out, `starting` while they start)."""
     broker_url = stores.settings.broker_url
     probes: dict[str, Callable[[], None] | None] = {
         "database": lambda: _database(stores),
@@ -49,4 +52,4 @@ def check(stores: Stores) -> dict[str, str]:
             # The type only: a driver's message may carry a host name or credentials.
             log.warning("not ready: the %s does not answer (%s)", name, type(exc).__name__)
             answers[name] = "failed"
-    return {name: answers[name] for name in probes}
+    return {**{name: answers[name] for name in probes}, "workers": workers}

@@ -15,6 +15,7 @@ from numcheck.accounts.limits import (
     UploadSlots,
 )
 from numcheck.api import scrape
+from numcheck.dispatch.sweeper import WorkerState
 from numcheck.services.lookup import Lookups
 from numcheck.storage.stores import Stores
 from numcheck.tasks.lifecycle import TaskLifecycle
@@ -23,7 +24,7 @@ from numcheck.tasks.lifecycle import TaskLifecycle
 class Waker(Protocol):
     def wake(self) -> None: ...
 
-    def warm(self) -> None: ...
+    def workers(self) -> WorkerState: ...
 
 
 @dataclass

@@ -167,11 +167,17 @@ DependencyState = Literal["ok", "failed", "none"]
 
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"] = Field(
-        description="`not_ready` (with 503): a dependency named below does not answer."
+        description="`not_ready` (with 503): a dependency named below does not answer, or the "
+        "workers are not up."
     )
     database: DependencyState
     broker: DependencyState = Field(description="`none`: no broker configured (embedded).")
     blob_store: DependencyState
+    workers: Literal["ok", "starting", "failed", "none"] = Field(
+        description="The embedded pool's worker processes: `starting` for about a second "
+        "after the server starts (or replaces a pool whose worker died), `failed` when one "
+        "could not start; `none` in scale-out, where `numcheck worker` processes run the jobs."
+    )
 
 
 class LookupRequest(BaseModel):

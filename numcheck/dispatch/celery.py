@@ -18,6 +18,8 @@ from typing import Protocol
 from celery import Celery
 from kombu import Connection
 
+from numcheck.dispatch.sweeper import WorkerState
+
 log = logging.getLogger(__name__)
 
 TASK_NAME = "numcheck.run_job"
@@ -84,8 +86,9 @@ class CeleryBackend:
     def stop(self) -> None:
         pass
 
-    def warm(self) -> None:
-        """Nothing to start here: the workers are other processes, running already."""
+    def workers(self) -> WorkerState:
+        """None of its own: the workers are `numcheck worker` processes, elsewhere."""
+        return "none"
 
     def capacity(self) -> int:
         # Leased but unfinished jobs are in a queue or at a worker: keep a bounded backlog.

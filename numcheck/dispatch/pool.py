@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.sharedctypes import Synchronized
 from typing import Any, Generic
 
-from numcheck.dispatch.sweeper import JobT
+from numcheck.dispatch.sweeper import JobT, WorkerState
 
 log = logging.getLogger(__name__)
 
@@ -27,23 +28,32 @@ def _exit_when_orphaned(parent: int) -> None:
 
 
 def _ready() -> None:
-    """A job that does nothing: sent once per worker by `warm`, so that the processes start
-    (and run their initializer) before the first real job comes."""
+    """A job that does nothing: sent once per worker as a pool starts, so that its processes
+    start (and run their initializer) before the first real job comes."""
 
 
 def _start_worker(
-    parent: int, nice: int, initializer: Callable[..., None], args: tuple[Any, ...]
+    parent: int,
+    nice: int,
+    started: Synchronized[int],
+    initializer: Callable[..., None],
+    args: tuple[Any, ...],
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when workers stop
     if nice:  # below the API beside it: a status call is not queued behind a chunk's checks
         os.nice(nice)
     threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
     initializer(*args)
+    with started.get_lock():
+        started.value += 1
 
 
 class ProcessPool(Generic[JobT]):
-    """Runs jobs in `workers` processes of this machine (the embedded default's backend). A job
-    whose process dies is reported to `on_error`, and the pool is replaced at once."""
+    """Runs jobs in `workers` processes of this machine (the embedded default's backend). Its
+    processes start with it (and with each replacement), not with the first job: a spawned
+    process's imports and initializer take about half a second, which the first task would
+    otherwise wait for. A job whose process dies is reported to `on_error`, and the pool is
+    replaced at once."""
 
     def __init__(
         self,
@@ -64,34 +74,30 @@ class ProcessPool(Generic[JobT]):
         self._inflight = 0
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
-        self._warmed: ProcessPoolExecutor | None = None  # the pool `warm` has started
+        self._starting: list[Future[object]] = []  # the current pool's no-op jobs, one a worker
+        self._started: Synchronized[int] | None = None  # how many of its processes are up
         self._wake: Callable[[], None] = lambda: None
         self._stopping = False
 
     def start(self, wake: Callable[[], None]) -> None:
         self._wake = wake
-        self._pool = self._new_pool()
+        with self._lock:
+            self._pool = self._new_pool()
 
     def stop(self) -> None:
         self._stopping = True
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def warm(self) -> None:
-        """Start the worker processes now if they are not running: the executor starts them
-        only as jobs come, and a spawned process's imports and initializer take about a
-        second, which the first task would otherwise wait for. (One no-op job per worker: the
-        executor starts a process for each job sent while none is idle.)"""
+    def workers(self) -> WorkerState:
+        """`ok` once every process of the current pool has started; `starting` until then;
+        `failed` when a process died or its initializer raised before it could take a job."""
         with self._lock:
-            pool = self._pool
-            if pool is None or pool is self._warmed:
-                return
-            self._warmed = pool
-        try:
-            for _ in range(self._workers):
-                pool.submit(_ready)
-        except (BrokenProcessPool, RuntimeError):
-            pass  # broken or shut down: the next real job replaces it, or nothing runs anymore
+            starting, started = list(self._starting), self._started
+        if any(f.done() and (f.cancelled() or f.exception()) for f in starting):
+            return "failed"  # the pool broke: a process died or its initializer raised
+        # Counted by the processes themselves: the first one up may run every no-op job.
+        return "ok" if started is not None and started.value >= self._workers else "starting"
 
     def capacity(self) -> int:
         with self._lock:
@@ -115,13 +121,19 @@ class ProcessPool(Generic[JobT]):
             return self._pool
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+        """A pool whose processes start now (called with the lock held). The executor starts a
+        process for each job sent while none is idle: one no-op job a worker starts them all."""
+        # spawn: the server process runs threads, which fork does not copy safely.
+        context = multiprocessing.get_context("spawn")
+        self._started = context.Value("i", 0)
+        pool = ProcessPoolExecutor(
             max_workers=self._workers,
-            # spawn: the server process runs threads, which fork does not copy safely.
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=context,
             initializer=_start_worker,
-            initargs=(os.getpid(), self._nice, self._initializer, self._initargs),
+            initargs=(os.getpid(), self._nice, self._started, self._initializer, self._initargs),
         )
+        self._starting = [pool.submit(_ready) for _ in range(self._workers)]
+        return pool
 
     def _done(self, job: JobT, pool: ProcessPoolExecutor, future: Future[object]) -> None:
         with self._lock:

@@ -12,12 +12,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
 JobT = TypeVar("JobT")
 JobT_contra = TypeVar("JobT_contra", contravariant=True)
+WorkerState = Literal["ok", "starting", "failed", "none"]
 
 
 class JobSource(Protocol[JobT]):
@@ -41,8 +42,8 @@ class JobBackend(Protocol[JobT_contra]):
         """How many more jobs it can take now."""
         ...
 
-    def warm(self) -> None:
-        """Jobs are coming soon: get ready to run them (cheap when ready already)."""
+    def workers(self) -> WorkerState:
+        """The state of this process's own workers, for readiness (`none`: it has none)."""
         ...
 
     def submit(self, job: JobT_contra) -> None:
@@ -83,9 +84,8 @@ class Sweeper(Generic[JobT]):
     def wake(self) -> None:
         self._wake.set()
 
-    def warm(self) -> None:
-        """Work is on its way (an upload has begun): the backend gets ready meanwhile."""
-        self._backend.warm()
+    def workers(self) -> WorkerState:
+        return self._backend.workers()
 
     def _dispatch(self, jobs: list[JobT]) -> None:
         for sent, job in enumerate(jobs):

@@ -1,9 +1,10 @@
-"""/readyz: 200 while the database, the broker and the blob store answer; 503 naming the one
-that does not. /healthz stays liveness."""
+"""/readyz: 200 while the database, the broker and the blob store answer and the embedded
+pool's workers are up; 503 naming what is not. /healthz stays liveness."""
 
 from __future__ import annotations
 
 import shutil
+import time
 
 import httpx
 import psycopg
@@ -11,15 +12,28 @@ import psycopg
 from tests.helpers import POSTGRES_ADMIN_URL, free_port, fresh_postgres, numcheck_cli
 
 
+def ready_once_the_workers_are_up(url: str) -> httpx.Response:
+    """/readyz polled while the embedded pool's processes start (503, `starting`)."""
+    deadline = time.monotonic() + 60
+    while True:
+        answer = httpx.get(f"{url}/readyz")
+        if answer.status_code != 503 or answer.json()["workers"] != "starting":
+            return answer
+        assert answer.json()["status"] == "not_ready"
+        assert time.monotonic() < deadline, "the workers never came up"
+        time.sleep(0.05)
+
+
 def test_ready_embedded_then_not_when_the_blob_store_is_gone(start_server) -> None:
     server = start_server()
-    ready = httpx.get(f"{server.url}/readyz")
+    ready = ready_once_the_workers_are_up(server.url)
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
         "database": "ok",
         "broker": "none",
         "blob_store": "ok",
+        "workers": "ok",
     }
     shutil.rmtree(server.data_dir / "blobs")
     refused = httpx.get(f"{server.url}/readyz")
@@ -29,6 +43,7 @@ def test_ready_embedded_then_not_when_the_blob_store_is_gone(start_server) -> No
         "database": "ok",
         "broker": "none",
         "blob_store": "failed",
+        "workers": "ok",
     }
     assert httpx.get(f"{server.url}/healthz").status_code == 200  # alive all the same
 
@@ -48,6 +63,7 @@ def test_not_ready_names_an_unreachable_broker_then_a_lost_database(start_server
             "database": "ok",
             "broker": "failed",
             "blob_store": "ok",
+            "workers": "none",  # scale-out: the jobs run in `numcheck worker` processes
         }
         name = database_url.rsplit("/", 1)[1]
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:

@@ -38,13 +38,18 @@ def healthz(runtime: RuntimeDep, session: ReadSessionDep) -> Health:
     "/readyz",
     response_model=Readiness,
     tags=["meta"],
-    summary="Readiness: database, broker and blob store",
-    responses={503: {"model": Readiness, "description": "A dependency does not answer."}},
+    summary="Readiness: database, broker, blob store and workers",
+    responses={
+        503: {
+            "model": Readiness,
+            "description": "A dependency does not answer, or the workers are not up.",
+        }
+    },
 )
 def readyz(runtime: RuntimeDep, response: Response) -> Readiness:
-    """200 when every dependency answers; 503 names the one that does not."""
-    answers = readiness.check(runtime.stores)
-    ready = all(state != "failed" for state in answers.values())
+    """200 when every dependency answers and the workers are up; 503 names what is not."""
+    answers = readiness.check(runtime.stores, runtime.sweeper.workers())
+    ready = all(state in ("ok", "none") for state in answers.values())
     if not ready:
         response.status_code = 503
         response.headers["Retry-After"] = "5"

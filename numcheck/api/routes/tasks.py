@@ -123,7 +123,6 @@ async def _receive_task(
 
     def open_receiver(fields: dict[str, str], filename: str) -> receiving.UploadReceiver:
         nonlocal receiver
-        runtime.sweeper.warm()  # the embedded pool's workers start while the file arrives
         receiver = receiving.UploadReceiver(
             stores.blobs, _limits(runtime), stores.settings.spool_dir, fields, filename
         )

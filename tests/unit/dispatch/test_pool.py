@@ -118,7 +118,7 @@ def mark_started(scratch: Path) -> None:
     (scratch / f"started-{os.getpid()}").touch()
 
 
-def test_warm_starts_every_worker_before_any_job_and_only_once(tmp_path: Path) -> None:
+def test_the_workers_start_with_the_pool_before_any_job_and_only_once(tmp_path: Path) -> None:
     pool = ProcessPool(
         workers=2,
         initializer=mark_started,
@@ -126,15 +126,34 @@ def test_warm_starts_every_worker_before_any_job_and_only_once(tmp_path: Path) -
         run=slow_job,
         on_error=lambda job, error: None,
     )
+    assert not list(tmp_path.glob("started-*"))
     pool.start(lambda: None)
     try:
-        time.sleep(0.5)
-        assert not list(tmp_path.glob("started-*")), "no process before a job or a warm()"
-        pool.warm()
-        pool.warm()  # already warm: nothing more is started
-        wait_for(lambda: len(list(tmp_path.glob("started-*"))) == 2, 60, "both workers")
-        assert pool.capacity() == 4, "the no-op jobs are not jobs of the sweeper's"
-        time.sleep(0.5)
+        assert pool.workers() == "starting"  # a spawned process takes a while to import
+        wait_for(lambda: pool.workers() == "ok", 60, "the workers up")
         assert len(list(tmp_path.glob("started-*"))) == 2
+        assert pool.capacity() == 4, "the no-op start-up jobs are not jobs of the sweeper's"
+        time.sleep(0.5)
+        assert len(list(tmp_path.glob("started-*"))) == 2, "nothing more is started"
+    finally:
+        pool.stop()
+
+
+def refuse_to_start(_: object) -> None:
+    raise RuntimeError("the validator cache is unreadable")
+
+
+def test_workers_that_cannot_start_make_the_pool_failed(tmp_path: Path) -> None:
+    pool = ProcessPool(
+        workers=1,
+        initializer=refuse_to_start,
+        initargs=(None,),
+        run=slow_job,
+        on_error=lambda job, error: None,
+    )
+    pool.start(lambda: None)
+    try:
+        wait_for(lambda: pool.workers() != "starting", 60, "the start-up to end")
+        assert pool.workers() == "failed"
     finally:
         pool.stop()
