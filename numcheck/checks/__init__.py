@@ -1,8 +1,9 @@
-"""The checks a task can run: a name, result columns, and `check_batch(lines) -> outcomes`."""
+"""The checks a task can run: a name, result columns, and `check_batch(lines)`: a row for each
+line that is a number, a failure for each other line."""
 
 from pathlib import Path
 
-from numcheck.checks.base import BatchResult, Check, Failure, Outcome
+from numcheck.checks.base import BatchResult, Check, Failure, Outcome, Row
 from numcheck.checks.validate import ValidateCheck
 from numcheck.numbers.compiled import validator
 
@@ -31,6 +32,7 @@ __all__ = [
     "Check",
     "Failure",
     "Outcome",
+    "Row",
     "builtin",
     "prepare",
     "warm_up",

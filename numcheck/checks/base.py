@@ -14,15 +14,69 @@ class Failure:
     reason: str
 
 
-# One outcome per input line: a result row (its first value is the E.164 number) or a Failure.
-Outcome = tuple[str, ...] | Failure
+# A line's answer: a result row (its first value is the E.164 number).
+Row = tuple[str, ...]
+# One outcome per input line: a result row or a Failure.
+Outcome = Row | Failure
 
 
 @dataclass
 class BatchResult:
-    outcomes: list[Outcome]
+    """A batch's answers, one per line, kept as the rows of the lines that are numbers (in the
+    lines' order) and the failures of the others (position and reason, ascending): nearly every
+    line is a row, and the result file writes rows and failures apart, so they are never
+    interleaved only to be told apart again, line by line. `outcomes` interleaves them."""
+
+    rows: list[Row]
+    failures: list[tuple[int, str]] = field(default_factory=list)
     # Counters for summary.json, e.g. {"fallbacks": 3}: lines the fast path handed to the reference.
     stats: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, outcomes: Sequence[Outcome], stats: dict[str, int] | None = None) -> BatchResult:
+        rows: list[Row] = []
+        failures: list[tuple[int, str]] = []
+        for position, outcome in enumerate(outcomes):
+            if isinstance(outcome, Failure):
+                failures.append((position, outcome.reason))
+            else:
+                rows.append(outcome)
+        return cls(rows, failures, stats or {})
+
+    @classmethod
+    def of_parsed(
+        cls,
+        positions: Sequence[int],
+        rows: list[Row],
+        reasons: Sequence[str | None],
+        stats: dict[str, int] | None = None,
+    ) -> BatchResult:
+        """From a parse of the lines: `rows[k]` answers the line at `positions[k]` (ascending
+        but for lines that needed normalizing, answered after the rest), and `reasons[n]` says
+        why line n is not a number (None for the lines that are)."""
+        if sorted(positions) != positions:  # linear on the runs a parse gives
+            rows = [rows[k] for k in sorted(range(len(rows)), key=positions.__getitem__)]
+        failures = (
+            [(n, reason) for n, reason in enumerate(reasons) if reason is not None]
+            if len(rows) < len(reasons)
+            else []
+        )
+        return cls(rows, failures, stats or {})
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        """One outcome per line, in order."""
+        if not self.failures:
+            return list(self.rows)
+        outcomes: list[Outcome] = []
+        rows = iter(self.rows)
+        position = 0
+        for failed, reason in self.failures:
+            outcomes.extend(next(rows) for _ in range(failed - position))
+            outcomes.append(Failure(reason))
+            position = failed + 1
+        outcomes.extend(rows)
+        return outcomes
 
 
 class Check(Protocol):
@@ -42,5 +96,5 @@ class Check(Protocol):
         ...
 
     def check_batch(self, lines: Sequence[str], default_region: str | None) -> BatchResult:
-        """Check raw lines (one outcome each, same order)."""
+        """Check raw lines (one answer each: a row or a failure)."""
         ...

@@ -27,24 +27,26 @@ class CombinedCheck:
 
     def check_batch(self, lines: Sequence[str], default_region: str | None) -> BatchResult:
         results = [check.check_batch(lines, default_region) for check in self.checks]
+        stats: dict[str, int] = {}
+        for result in results:
+            for key, value in result.stats.items():
+                stats[key] = max(stats.get(key, 0), value)  # the same lines, counted once
+        first, *others = results
+        if all(other.failures == first.failures for other in others):  # the rule: all or none
+            rows = first.rows
+            for other in others:  # each check's columns after the shared Number
+                rows = [row + answer[1:] for row, answer in zip(rows, other.rows, strict=True)]
+            return BatchResult(rows, first.failures, stats)
+        # A line one check failed fails in all: its first failure stands.
         outcomes: list[Outcome] = []
         for answers in zip(*(result.outcomes for result in results), strict=True):
             failure = next((a for a in answers if isinstance(a, Failure)), None)
             if failure is not None:
                 outcomes.append(failure)
             else:
-                first = answers[0]
-                assert isinstance(first, tuple)
-                row = list(first)
-                for answer in answers[1:]:
-                    assert isinstance(answer, tuple)
-                    row += answer[1:]  # each check's columns after the shared Number
-                outcomes.append(tuple(row))
-        stats: dict[str, int] = {}
-        for result in results:
-            for key, value in result.stats.items():
-                stats[key] = max(stats.get(key, 0), value)  # the same lines, counted once
-        return BatchResult(outcomes, stats)
+                head, *tail = [answer for answer in answers if isinstance(answer, tuple)]
+                outcomes.append(head + tuple(value for row in tail for value in row[1:]))
+        return BatchResult.of(outcomes, stats)
 
 
 def combine(checks: Sequence[Check]) -> Check:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import numpy as np
-
-from numcheck.checks.base import BatchResult, Failure, Outcome
+from numcheck.checks.base import BatchResult, Row
 from numcheck.numbers.compiled import validator
 from numcheck.registries.hashing import KeyedHasher
 from numcheck.registries.snapshot import Snapshot
@@ -46,14 +44,8 @@ class RegistryCheck:
         # order, which is the lines' order unless some needed normalizing.
         positions, numbers = batch.positions, batch.values.get("e164", [])
         found = self._snapshot().contains(self._hasher.digests(numbers)).tolist()
-        answers = zip(numbers, map(_ANSWER.__getitem__, found), strict=True)
-        if len(positions) == len(lines) and np.array_equal(positions, np.arange(len(lines))):
-            outcomes: list[Outcome] = list(answers)  # every line parsed as it was: the rule
-        else:
-            outcomes = [Failure(reason or "") for reason in batch.reasons]
-            for position, answer in zip(positions, answers, strict=True):
-                outcomes[position] = answer
-        return BatchResult(outcomes, {"fallbacks": batch.fallbacks})
+        rows: list[Row] = list(zip(numbers, map(_ANSWER.__getitem__, found), strict=True))
+        return BatchResult.of_parsed(positions, rows, batch.reasons, {"fallbacks": batch.fallbacks})
 
 
 _ANSWER = ("no", "yes")  # by membership, False or True

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from numcheck import numbers
-from numcheck.checks.base import BatchResult, Failure, Outcome
+from numcheck.checks.base import BatchResult, Row
 from numcheck.numbers.compiled import validator
 
 _YES_NO = {True: "yes", False: "no"}
@@ -46,16 +46,9 @@ class ValidateCheck:
         columns[validator.VALUE_COLUMNS.index("valid")] = list(
             map(_YES_NO.get, batch.values["valid"])
         )
-        rows = list(zip(*columns, strict=True))  # one tuple per parsed line, built in C
+        rows: list[Row] = list(zip(*columns, strict=True))  # one tuple per parsed line, in C
         stats = {"fallbacks": batch.fallbacks}
-        if batch.positions == list(range(len(lines))):
-            return BatchResult(rows, stats)  # type: ignore[arg-type]  # every line a number, in order
-        outcomes: list[Outcome | None] = [
-            None if reason is None else Failure(reason) for reason in batch.reasons
-        ]
-        for position, row in zip(batch.positions, rows, strict=True):
-            outcomes[position] = row
-        return BatchResult(outcomes, stats)  # type: ignore[arg-type]
+        return BatchResult.of_parsed(batch.positions, rows, batch.reasons, stats)
 
 
 @contextmanager

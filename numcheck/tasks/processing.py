@@ -139,7 +139,7 @@ def _check_and_write(
         ids = [identifier for _, _, identifier in parts]
     result = check.check_batch(lines, region)
     success, failure, tallied = resultfile.write_parts(
-        blobs, task_id, idx, lines, line_numbers, result.outcomes, ids, layout_of(check.columns)
+        blobs, task_id, idx, lines, line_numbers, result, ids, layout_of(check.columns)
     )
     return success, failure, tallied, result.stats.get("fallbacks", 0)
 

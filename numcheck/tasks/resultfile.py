@@ -19,9 +19,9 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 
-from numcheck.checks import Failure, Outcome
+from numcheck.checks import BatchResult, Failure, Outcome
 from numcheck.states import ResultFormat
 from numcheck.storage import blobs as blob_keys
 from numcheck.storage.blobs import BlobStore
@@ -103,38 +103,30 @@ def write_parts(
     chunk: int,
     lines: Sequence[str],
     line_numbers: Sequence[int],
-    outcomes: Sequence[Outcome],
+    answers: BatchResult,
     ids: Sequence[str] | None,
     layout: Layout,
 ) -> tuple[int, int, tallies.Tallies]:
     """Write a chunk's result rows and failures to their deterministic keys; return the counts
     of answered and failed lines, and the tallies of their values (tallies.py). `line_numbers`
     are the lines' numbers in the upload (a `range` when the chunk has no blank line)."""
-    failed = [n for n, outcome in enumerate(outcomes) if isinstance(outcome, Failure)]
-    answered: Sequence[tuple[str, ...]]
-    if failed:
-        answered = [outcome for outcome in outcomes if not isinstance(outcome, Failure)]
-    else:
-        answered = cast(Sequence[tuple[str, ...]], outcomes)  # no failure: every outcome a row
+    answered, failed = answers.rows, answers.failures
     extra = [(neutralise(i),) for i in ids] if ids is not None else None
     rows: Sequence[Sequence[str]]
     failures: list[Sequence[str]] = []
     if layout.include_failed:
-        rows = _rows_with_failures(lines, outcomes, extra, len(layout.columns))
+        rows = _rows_with_failures(lines, answers.outcomes, extra, len(layout.columns))
     else:
         if extra is None:
             rows = answered
-        elif failed:
-            kept = [e for e, o in zip(extra, outcomes, strict=True) if not isinstance(o, Failure)]
+        else:  # the ids of the lines that are rows
+            failed_lines = {n for n, _ in failed}
+            kept = [e for n, e in enumerate(extra) if n not in failed_lines] if failed else extra
             rows = list(map(tuple.__add__, answered, kept))
-        else:
-            rows = list(map(tuple.__add__, answered, extra))
-        for n in failed:
-            failure = outcomes[n]
-            assert isinstance(failure, Failure)
+        for n, reason in failed:
             passthrough = extra[n] if extra is not None else ()
             echoed = neutralise(lines[n].strip())
-            failures.append((str(line_numbers[n]), echoed, failure.reason, *passthrough))
+            failures.append((str(line_numbers[n]), echoed, reason, *passthrough))
     fmt = layout.result_format
     _write_part(
         blobs,
@@ -146,9 +138,8 @@ def write_parts(
         blob_keys.part_key(task_id, chunk, "failed"),
         _render(failures, layout.failed_header, fmt, numbered=True),
     )
-    reasons = [outcome.reason for outcome in outcomes if isinstance(outcome, Failure)]
-    counted = tallies.count(layout.columns, answered, reasons)
-    return len(outcomes) - len(failed), len(failed), counted
+    counted = tallies.count(layout.columns, answered, [reason for _, reason in failed])
+    return len(answered), len(failed), counted
 
 
 def _rows_with_failures(

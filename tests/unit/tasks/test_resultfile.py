@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numcheck.checks import Failure
+from numcheck.checks import BatchResult, Failure
 from numcheck.states import ResultFormat
 from numcheck.storage.blobs import LocalBlobStore
 from numcheck.tasks import resultfile
@@ -109,7 +109,7 @@ def test_a_chunk_writes_its_rows_and_failures_and_the_zip_reads_them_in_order(
         line_numbers = [line_no for line_no, _ in numbered]
         ids = ["a", "b,c"][: len(numbered)]
         counts = resultfile.write_parts(
-            blobs, "task1", idx, lines, line_numbers, outcomes, ids, layout
+            blobs, "task1", idx, lines, line_numbers, BatchResult.of(outcomes), ids, layout
         )
         assert counts[:2] == (
             sum(not isinstance(o, Failure) for o in outcomes),
@@ -191,7 +191,7 @@ def test_a_chunks_files_are_what_csv_writer_writes_of_its_rows(
     ids = [identifier for _, _, identifier in lines] if with_ids else None
     line_numbers = range(7, 7 + len(lines))
     answered, failed = resultfile.write_parts(
-        blobs, "t", 0, texts, line_numbers, outcomes, ids, layout
+        blobs, "t", 0, texts, line_numbers, BatchResult.of(outcomes), ids, layout
     )[:2]
     rows, failures = [], []
     for n, outcome in enumerate(outcomes):
@@ -249,7 +249,8 @@ def test_an_xlsx_result_zip_holds_a_workbook_openpyxl_reads_and_previews(tmp_pat
     blobs = LocalBlobStore(tmp_path / "blobs")
     layout = resultfile.Layout(("valid", "carrier"), result_format=ResultFormat.XLSX)
     rows = [(f"+4915{n:09d}", "yes", ["AT&T", "", " x"][n % 3]) for n in range(30)]
-    resultfile.write_parts(blobs, "t", 0, [r[0] for r in rows], range(1, 31), rows, None, layout)
+    numbers = [r[0] for r in rows]
+    resultfile.write_parts(blobs, "t", 0, numbers, range(1, 31), BatchResult(rows), None, layout)
     out = io.BytesIO()
     resultfile.write_zip(blobs, out, "t", 1, layout, {"failure": 0})
     with zipfile.ZipFile(out) as opened:
