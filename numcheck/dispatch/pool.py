@@ -88,6 +88,10 @@ class ProcessPool(Generic[JobT]):
         self._stopping = True
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            # Dropped now, so its semaphore is unlinked now: a server stopped by a signal exits
+            # without running finalizers, and the resource tracker would report it leaked.
+            self._pool, self._started, self._starting = None, None, []
 
     def workers(self) -> WorkerState:
         """`ok` once every process of the current pool has started; `starting` until then;

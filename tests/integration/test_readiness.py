@@ -48,6 +48,15 @@ def test_ready_embedded_then_not_when_the_blob_store_is_gone(start_server) -> No
     assert httpx.get(f"{server.url}/healthz").status_code == 200  # alive all the same
 
 
+def test_a_server_stopped_by_sigterm_leaves_nothing_of_its_pool_behind(start_server) -> None:
+    server = start_server()
+    assert ready_once_the_workers_are_up(server.url).status_code == 200
+    server.stop()  # SIGTERM: the pool's start-up counter is released before the exit
+    log = server.log()
+    assert server.process is not None and server.process.returncode is not None
+    assert "leaked semaphore" not in log and "Traceback" not in log
+
+
 def test_not_ready_names_an_unreachable_broker_then_a_lost_database(start_server, tmp_path) -> None:
     with fresh_postgres() as database_url:
         data_dir = tmp_path / "data"
