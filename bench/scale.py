@@ -9,7 +9,8 @@ Every run is checked: exact counts, one result row per input line, in input orde
 
 Needs PostgreSQL (NUMCHECK_TEST_POSTGRES, default postgresql://postgres@127.0.0.1:5432/postgres)
 and the broker. Each worker process runs with concurrency 1, so "2 workers" means two processes
-(as on two machines); the API server, PostgreSQL and the broker share the same cores.
+(as on two machines); the API server, PostgreSQL and the broker share the same cores. The clock
+starts once the API server is ready (/readyz) and every worker answers a Celery ping.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import psycopg
 
 from bench import e2e
 from bench.corpus import numbers
+from numcheck.dispatch.celery import make_app
 
 E164 = re.compile(r"\+[1-9][0-9]+")
 POLL_SECONDS = 0.1  # 10 status calls a second, inside the key's rate limit; times to +-0.1 s
@@ -92,6 +94,7 @@ def cluster(
             for _ in range(workers)
         ]
         try:
+            wait_for_workers(broker, workers)
             yield data_dir, env, processes
         finally:
             for process in processes:
@@ -99,6 +102,16 @@ def cluster(
                     process.send_signal(signal.SIGTERM)
             for process in processes:
                 process.wait(timeout=60)
+
+
+def wait_for_workers(broker: str, count: int, timeout: float = 120) -> None:
+    """Until `count` workers answer a Celery ping: consuming, so the clock (started once the
+    API server is ready) does not count their start, as the embedded pool's readiness does not."""
+    app = make_app(broker)
+    deadline = time.monotonic() + timeout
+    while len(app.control.ping(timeout=0.5)) < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{count} worker processes did not start")
 
 
 @dataclass
