@@ -121,7 +121,8 @@ class ProcessPool(Generic[JobT]):
 
     def _current_pool(self) -> ProcessPoolExecutor:
         with self._lock:
-            assert self._pool is not None, "start() first"
+            if self._pool is None:
+                raise RuntimeError("the worker pool is not running: start() first")
             return self._pool
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -152,7 +153,7 @@ class ProcessPool(Generic[JobT]):
                 getattr(job, "task_id", "?"),
                 type(error).__name__,
             )
-            if isinstance(error, BrokenProcessPool):
+            if isinstance(error, BrokenProcessPool) and not self._stopping:
                 self._replace_pool(pool)
             try:
                 self._on_error(job, error)
@@ -168,5 +169,6 @@ class ProcessPool(Generic[JobT]):
             if self._pool is broken and not self._stopping:
                 log.warning("worker pool broken (a worker died); starting a new one")
                 self._pool = self._new_pool()
-            assert self._pool is not None
+            if self._pool is None:
+                raise RuntimeError("the worker pool is stopped")
             return self._pool
