@@ -22,12 +22,16 @@ Outcome = Row | Failure
 
 @dataclass
 class BatchResult:
-    """A batch's answers, one per line, kept as the rows of the lines that are numbers (in the
-    lines' order) and the failures of the others (position and reason, ascending): nearly every
-    line is a row, and the result file writes rows and failures apart, so they are never
-    interleaved only to be told apart again, line by line. `outcomes` interleaves them."""
+    """A batch's answers, one per line, kept as the value columns of the lines that are numbers
+    (one list per result column, `Number` first, in the lines' order) and the failures of the
+    others (position and reason, ascending).
 
-    rows: list[Row]
+    Columns, because that is how the compiled validator computes its answers and how the result
+    file renders and tallies them (a column is checked for characters that need quoting once,
+    not field by field); rows and failures apart, because nearly every line is a row and the
+    result file writes the two apart. `rows` and `outcomes` give the other shapes."""
+
+    columns: list[list[str]]  # empty when no line is a number
     failures: list[tuple[int, str]] = field(default_factory=list)
     # Counters for summary.json, e.g. {"fallbacks": 3}: lines the fast path handed to the reference.
     stats: dict[str, int] = field(default_factory=dict)
@@ -41,27 +45,38 @@ class BatchResult:
                 failures.append((position, outcome.reason))
             else:
                 rows.append(outcome)
-        return cls(rows, failures, stats or {})
+        return cls([list(column) for column in zip(*rows, strict=True)], failures, stats or {})
 
     @classmethod
     def of_parsed(
         cls,
         positions: Sequence[int],
-        rows: list[Row],
+        columns: list[list[str]],
         reasons: Sequence[str | None],
         stats: dict[str, int] | None = None,
     ) -> BatchResult:
-        """From a parse of the lines: `rows[k]` answers the line at `positions[k]` (ascending
-        but for lines that needed normalizing, answered after the rest), and `reasons[n]` says
-        why line n is not a number (None for the lines that are)."""
+        """From a parse of the lines: row k of `columns` answers the line at `positions[k]`
+        (ascending but for lines that needed normalizing, answered after the rest), and
+        `reasons[n]` says why line n is not a number (None for the lines that are)."""
         if sorted(positions) != positions:  # linear on the runs a parse gives
-            rows = [rows[k] for k in sorted(range(len(rows)), key=positions.__getitem__)]
+            order = sorted(range(len(positions)), key=positions.__getitem__)
+            columns = [[column[k] for k in order] for column in columns]
         failures = (
             [(n, reason) for n, reason in enumerate(reasons) if reason is not None]
-            if len(rows) < len(reasons)
+            if len(positions) < len(reasons)
             else []
         )
-        return cls(rows, failures, stats or {})
+        return cls(columns if positions else [], failures, stats or {})
+
+    @property
+    def answered(self) -> int:
+        """How many lines are numbers (have a row)."""
+        return len(self.columns[0]) if self.columns else 0
+
+    @property
+    def rows(self) -> list[Row]:
+        """One tuple per line that is a number, in order."""
+        return list(zip(*self.columns, strict=True))
 
     @property
     def outcomes(self) -> list[Outcome]:

@@ -33,10 +33,9 @@ class CombinedCheck:
                 stats[key] = max(stats.get(key, 0), value)  # the same lines, counted once
         first, *others = results
         if all(other.failures == first.failures for other in others):  # the rule: all or none
-            rows = first.rows
-            for other in others:  # each check's columns after the shared Number
-                rows = [row + answer[1:] for row, answer in zip(rows, other.rows, strict=True)]
-            return BatchResult(rows, first.failures, stats)
+            # Each check's columns after the shared Number.
+            columns = first.columns + [c for other in others for c in other.columns[1:]]
+            return BatchResult(columns, first.failures, stats)
         # A line one check failed fails in all: its first failure stands.
         outcomes: list[Outcome] = []
         for answers in zip(*(result.outcomes for result in results), strict=True):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from numcheck.checks.base import BatchResult, Row
+from numcheck.checks.base import BatchResult
 from numcheck.numbers.compiled import validator
 from numcheck.registries.hashing import KeyedHasher
 from numcheck.registries.snapshot import Snapshot
@@ -44,8 +44,10 @@ class RegistryCheck:
         # order, which is the lines' order unless some needed normalizing.
         positions, numbers = batch.positions, batch.values.get("e164", [])
         found = self._snapshot().contains(self._hasher.digests(numbers)).tolist()
-        rows: list[Row] = list(zip(numbers, map(_ANSWER.__getitem__, found), strict=True))
-        return BatchResult.of_parsed(positions, rows, batch.reasons, {"fallbacks": batch.fallbacks})
+        columns = [numbers, list(map(_ANSWER.__getitem__, found))]
+        return BatchResult.of_parsed(
+            positions, columns, batch.reasons, {"fallbacks": batch.fallbacks}
+        )
 
 
 _ANSWER = ("no", "yes")  # by membership, False or True

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from numcheck import numbers
-from numcheck.checks.base import BatchResult, Row
+from numcheck.checks.base import BatchResult
 from numcheck.numbers.compiled import validator
 
 _YES_NO = {True: "yes", False: "no"}
@@ -46,9 +46,8 @@ class ValidateCheck:
         columns[validator.VALUE_COLUMNS.index("valid")] = list(
             map(_YES_NO.get, batch.values["valid"])
         )
-        rows: list[Row] = list(zip(*columns, strict=True))  # one tuple per parsed line, in C
         stats = {"fallbacks": batch.fallbacks}
-        return BatchResult.of_parsed(batch.positions, rows, batch.reasons, stats)
+        return BatchResult.of_parsed(batch.positions, columns, batch.reasons, stats)
 
 
 @contextmanager

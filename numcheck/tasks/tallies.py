@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from operator import itemgetter
 
 # `validate`'s columns of many values; the rest (valid, type, region, reason, and every other
 # check's column: a registry's yes/no) are tallied.
@@ -28,11 +27,14 @@ def tallied_columns(columns: Sequence[str]) -> list[tuple[str, int]]:
     return [(name, position + 1) for position, name in enumerate(columns) if name not in _UNTALLIED]
 
 
-def count(columns: Sequence[str], rows: Sequence[Sequence[str]], reasons: Sequence[str]) -> Tallies:
-    """One chunk's tallies: per tallied column, how often each value came in its answered rows;
-    and how often each reason came among its failed lines."""
+def count(
+    columns: Sequence[str], values: Sequence[Sequence[str]], reasons: Sequence[str]
+) -> Tallies:
+    """One chunk's tallies: per tallied column, how often each value came in its answered rows
+    (`values`: their columns, Number first; none when no line was answered); and how often each
+    reason came among its failed lines."""
     tallies: Tallies = {
-        name: dict(Counter(map(itemgetter(position), rows)))
+        name: dict(Counter(values[position])) if values else {}
         for name, position in tallied_columns(columns)
     }
     if reasons:

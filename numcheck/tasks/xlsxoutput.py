@@ -104,10 +104,15 @@ def sheet_rows(rows: Sequence[Sequence[str]]) -> str:
     width = len(rows[0])
     if not width or any(len(row) != width for row in rows):
         return "".join(["<row>" + "".join(map(_cell, row)) + "</row>" for row in rows])
+    return sheet_columns(list(zip(*rows, strict=True)))
+
+
+def sheet_columns(columns: Sequence[Sequence[str]]) -> str:
+    """`sheet_rows` of rows given as their columns (of one length, at least one)."""
     pieces: list[Iterable[str]] = []
     before = "<row>"  # tags not yet laid: they go into the next piece that can hold them
     run: list[Sequence[str]] = []  # columns of few values, rendered together
-    for column in zip(*rows, strict=True):
+    for column in columns:
         if 2 * len(set(column)) <= len(column):
             run.append(column)
             continue

@@ -1,6 +1,6 @@
-"""A batch's answers kept as rows and failures apart: built from interleaved outcomes or from a
-parse (whose rows come in two ascending runs), and interleaved back, line for line; a combined
-check joins its checks' rows, and a line that any of them failed fails."""
+"""A batch's answers kept as value columns and failures apart: built from interleaved outcomes
+or from a parse (whose rows come in two ascending runs), and interleaved back, line for line; a
+combined check joins its checks' columns, and a line that any of them failed fails."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ outcome = st.one_of(
 def test_outcomes_split_and_interleaved_again_are_the_same(outcomes: list[Outcome]) -> None:
     answers = BatchResult.of(outcomes, {"fallbacks": 1})
     assert answers.outcomes == outcomes
-    assert len(answers.rows) + len(answers.failures) == len(outcomes)
+    assert answers.rows == [o for o in outcomes if not isinstance(o, Failure)]
+    assert answers.answered + len(answers.failures) == len(outcomes)
     assert answers.stats == {"fallbacks": 1}
 
 
@@ -37,9 +38,10 @@ def test_a_parse_with_its_rows_in_two_runs_gives_the_lines_order(
     normalized = set(data.draw(st.lists(st.sampled_from(parsed), unique=True)) if parsed else [])
     positions = [n for n in parsed if n not in normalized] + sorted(normalized)
     rows = [row for n in positions if isinstance(row := outcomes[n], tuple)]
+    columns = [list(column) for column in zip(*rows, strict=True)]
     why = [o.reason if isinstance(o, Failure) else None for o in outcomes]
 
-    answers = BatchResult.of_parsed(positions, rows, why)
+    answers = BatchResult.of_parsed(positions, columns, why)
 
     assert answers == BatchResult.of(outcomes)
 

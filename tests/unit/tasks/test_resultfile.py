@@ -46,6 +46,23 @@ def test_rows_of_any_width_render_exactly_as_csv_writer_does(rows: list[list[str
     assert resultfile.csv_text(rows) == expected.getvalue()
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=5).flatmap(
+        lambda width: st.lists(
+            st.lists(st.one_of(PLAIN, PLAIN, FIELD), min_size=width, max_size=width), max_size=30
+        )
+    )
+)
+def test_rows_given_as_columns_render_exactly_as_csv_writer_does(rows: list[list[str]]) -> None:
+    """Mostly plain columns (laid as they are), some with values to quote, empty values among
+    them (written empty, but for a row of one field: '""')."""
+    expected = io.StringIO()
+    csv.writer(expected).writerows(rows)
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    assert resultfile.csv_columns(columns) == expected.getvalue()
+
+
 @pytest.mark.parametrize(
     "rows",
     [
@@ -249,8 +266,8 @@ def test_an_xlsx_result_zip_holds_a_workbook_openpyxl_reads_and_previews(tmp_pat
     blobs = LocalBlobStore(tmp_path / "blobs")
     layout = resultfile.Layout(("valid", "carrier"), result_format=ResultFormat.XLSX)
     rows = [(f"+4915{n:09d}", "yes", ["AT&T", "", " x"][n % 3]) for n in range(30)]
-    numbers = [r[0] for r in rows]
-    resultfile.write_parts(blobs, "t", 0, numbers, range(1, 31), BatchResult(rows), None, layout)
+    answers = BatchResult.of(rows)
+    resultfile.write_parts(blobs, "t", 0, [r[0] for r in rows], range(1, 31), answers, None, layout)
     out = io.BytesIO()
     resultfile.write_zip(blobs, out, "t", 1, layout, {"failure": 0})
     with zipfile.ZipFile(out) as opened:
