@@ -3,7 +3,7 @@ line that is a number, a failure for each other line."""
 
 from pathlib import Path
 
-from numcheck.checks.base import BatchResult, Check, Failure, Outcome, Row
+from numcheck.checks.base import BatchResult, Check, Failure, Outcome
 from numcheck.checks.validate import ValidateCheck
 from numcheck.numbers.compiled import validator
 
@@ -32,7 +32,6 @@ __all__ = [
     "Check",
     "Failure",
     "Outcome",
-    "Row",
     "builtin",
     "prepare",
     "warm_up",
