@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 
 from numcheck.accounts.credits import MAX_CREDITS
 from numcheck.accounts.users import NAME_RULE
+from numcheck.dispatch.sweeper import WorkerState
 from numcheck.registries.loading import LoadReport
 from numcheck.services.accounts import UserAccount
 from numcheck.services.lookup import Answer
@@ -173,7 +174,7 @@ class Readiness(BaseModel):
     database: DependencyState
     broker: DependencyState = Field(description="`none`: no broker configured (embedded).")
     blob_store: DependencyState
-    workers: Literal["ok", "starting", "failed", "none"] = Field(
+    workers: WorkerState = Field(
         description="The embedded pool's worker processes: `starting` for about a second "
         "after the server starts (or replaces a pool whose worker died), `failed` when one "
         "could not start; `none` in scale-out, where `numcheck worker` processes run the jobs."
