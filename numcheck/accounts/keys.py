@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from numcheck import errors
@@ -46,6 +46,15 @@ def create(session: Session, user: User) -> NewKey:
     return NewKey(prefix=prefix, plaintext=plaintext)
 
 
+# One query, which every request pays for: built once (building a statement costs more than
+# SQLAlchemy's compiled-statement cache then saves), its prefix bound at each call.
+_KEY_AND_USER = (
+    select(ApiKey, User)
+    .join(User, User.id == ApiKey.user_id)
+    .where(ApiKey.prefix == bindparam("prefix"))
+)
+
+
 def identify(session: Session, presented: str | None) -> tuple[User, ApiKey]:
     """The user owning the presented key, and the key's row, without writing anything (a
     read-only transaction may call it); NotAuthenticated when missing, unknown or revoked."""
@@ -54,9 +63,7 @@ def identify(session: Session, presented: str | None) -> tuple[User, ApiKey]:
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != "nck" or not _is_prefix(parts[1]):
         raise errors.NotAuthenticated()
-    found = session.execute(
-        select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.prefix == parts[1])
-    ).one_or_none()  # one query: every request pays for it
+    found = session.execute(_KEY_AND_USER, {"prefix": parts[1]}).one_or_none()
     if found is None:
         raise errors.NotAuthenticated()
     row, user = found

@@ -5,12 +5,16 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from numcheck import errors, ids
 from numcheck.states import TaskStatus
 from numcheck.storage.models import Task
+
+# Built once: every status call reads a task this way (see keys._KEY_AND_USER).
+_OWNED = select(Task).where(Task.id == bindparam("task_id"), Task.user_id == bindparam("user_id"))
+_OWNED_FOR_UPDATE = _OWNED.with_for_update()
 
 
 def get_owned(session: Session, user_id: str, task_id: str, *, for_update: bool = False) -> Task:
@@ -20,8 +24,8 @@ def get_owned(session: Session, user_id: str, task_id: str, *, for_update: bool 
     """
     if not ids.is_task_id(task_id):  # a NUL or such never reaches the database (PostgreSQL
         raise errors.TaskNotFound()  # would refuse the statement itself)
-    query = select(Task).where(Task.id == task_id, Task.user_id == user_id)
-    task = session.scalars(query.with_for_update() if for_update else query).one_or_none()
+    query = _OWNED_FOR_UPDATE if for_update else _OWNED
+    task = session.scalars(query, {"task_id": task_id, "user_id": user_id}).one_or_none()
     if task is None:
         raise errors.TaskNotFound()
     return task
