@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from anyio import CapacityLimiter
 from prometheus_client import CollectorRegistry
 
 from numcheck.accounts.limits import (
@@ -37,6 +38,8 @@ class Runtime:
     upload_slots: UploadSlots
     lookups: Lookups
     metrics: CollectorRegistry  # what GET /metrics (or the metrics port) renders
+    # The status calls' own share of the thread pool (config.status_read_threads).
+    status_reads: CapacityLimiter
 
     @classmethod
     def start(
@@ -61,4 +64,5 @@ class Runtime:
             upload_slots=UploadSlots(settings.max_uploads_in_flight),
             lookups=Lookups(stores),
             metrics=scrape.registry(stores, limiter),
+            status_reads=CapacityLimiter(settings.status_read_threads),
         )
