@@ -9,8 +9,11 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from numcheck.dispatch.pool import ProcessPool
 from numcheck.dispatch.sweeper import Sweeper
@@ -118,42 +121,41 @@ def mark_started(scratch: Path) -> None:
     (scratch / f"started-{os.getpid()}").touch()
 
 
-def test_the_workers_start_with_the_pool_before_any_job_and_only_once(tmp_path: Path) -> None:
-    pool = ProcessPool(
-        workers=2,
-        initializer=mark_started,
-        initargs=(tmp_path,),
+def refuse_to_start(_: object) -> None:
+    raise RuntimeError("the validator cache is unreadable")
+
+
+@contextmanager
+def started_pool(
+    workers: int, initializer: Callable[[Any], None], argument: object
+) -> Iterator[ProcessPool[tuple[Path, str]]]:
+    """A pool of `workers` processes that ran `initializer(argument)`, started for the block
+    (no job sent to it)."""
+    pool: ProcessPool[tuple[Path, str]] = ProcessPool(
+        workers=workers,
+        initializer=initializer,
+        initargs=(argument,),
         run=slow_job,
         on_error=lambda job, error: None,
     )
-    assert not list(tmp_path.glob("started-*"))
     pool.start(lambda: None)
     try:
+        yield pool
+    finally:
+        pool.stop()
+
+
+def test_the_workers_start_with_the_pool_before_any_job_and_only_once(tmp_path: Path) -> None:
+    with started_pool(2, mark_started, tmp_path) as pool:
         assert pool.workers() == "starting"  # a spawned process takes a while to import
         wait_for(lambda: pool.workers() == "ok", 60, "the workers up")
         assert len(list(tmp_path.glob("started-*"))) == 2
         assert pool.capacity() == 4, "the no-op start-up jobs are not jobs of the sweeper's"
         time.sleep(0.5)
         assert len(list(tmp_path.glob("started-*"))) == 2, "nothing more is started"
-    finally:
-        pool.stop()
 
 
-def refuse_to_start(_: object) -> None:
-    raise RuntimeError("the validator cache is unreadable")
-
-
-def test_workers_that_cannot_start_make_the_pool_failed(tmp_path: Path) -> None:
-    pool = ProcessPool(
-        workers=1,
-        initializer=refuse_to_start,
-        initargs=(None,),
-        run=slow_job,
-        on_error=lambda job, error: None,
-    )
-    pool.start(lambda: None)
-    try:
+def test_workers_that_cannot_start_make_the_pool_failed() -> None:
+    with started_pool(1, refuse_to_start, None) as pool:
         wait_for(lambda: pool.workers() != "starting", 60, "the start-up to end")
         assert pool.workers() == "failed"
-    finally:
-        pool.stop()
