@@ -13,7 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Every knob numcheck has. The README's configuration table is checked against this class."""
 
-    model_config = SettingsConfigDict(env_prefix="NUMCHECK_", extra="ignore")
+    # An empty variable is as if unset: NUMCHECK_CACHE_DIR="" must not mean the current directory.
+    model_config = SettingsConfigDict(env_prefix="NUMCHECK_", extra="ignore", env_ignore_empty=True)
 
     database_url: str | None = Field(
         None,
